@@ -137,10 +137,10 @@ def _fmt(values):
     return f"{values.mean():5.1f} ± {values.std():4.1f}"
 
 
-def _print_table(results, names, seconds_by_name, missing, out):
+def _print_table(results, names, seconds_by_name, missing, out, *, early_stopping=False):
     header = (
         "data set",
-        "honest (last epoch)",
+        "honest (early stopping)" if early_stopping else "honest (last epoch)",
         "paper protocol, best epoch on test (optimistic)",
         "paper reported",
         "public code best / last",
@@ -283,7 +283,7 @@ def reproduce_mil(args, out=sys.stdout, progress=sys.stderr):
         "times; the public code's time is its wall time on one thread.",
         file=out,
     )
-    _print_table(results, names, seconds_by_name, missing, out)
+    _print_table(results, names, seconds_by_name, missing, out, early_stopping=args.early_stopping)
     print(f"\nTotal wall time: {wall:.0f} s ({total} folds, n_jobs={n_jobs}).", file=out)
     if args.output:
         import json
