@@ -20,7 +20,7 @@ def musk1():
 
 def _args(**kwargs):
     defaults = dict(
-        datasets="musk1", repetitions=1, folds=2, epochs=2, batch_size=8, lr=1e-3,
+        datasets="musk1", repetitions=1, folds=2, epochs=2, batch_size=8, lr=None,
         hidden=[8], device="cpu", n_jobs=1, threads=1, cv="stored",
         early_stopping=False, seed=0, data_home=None, output=None, quiet=True,
     )
@@ -53,6 +53,8 @@ def test_reproduce_prints_the_labelled_table(musk1, tmp_path):
     assert "95.2" in text and "95.6 / 80.1" in text  # paper, public code (SPEC section 4)
     assert "tiger: skipped" in text and "not found" in text
     assert (tmp_path / "r.json").is_file()
+    # batch_size=8 without --lr: the square-root rule, 1e-3 * sqrt(8)
+    assert "Adam lr 0.00283" in text
 
 
 def test_main_rejects_bad_options():
@@ -63,6 +65,8 @@ def test_main_rejects_bad_options():
         main(["reproduce", "mil", "--epochs", "0"])
     with pytest.raises(SystemExit, match="--n-jobs must be"):
         main(["reproduce", "mil", "--n-jobs", "0"])
+    with pytest.raises(SystemExit, match="--lr must be > 0"):
+        main(["reproduce", "mil", "--lr", "0"])
 
 
 def test_reproduce_with_early_stopping_labels_the_honest_column(musk1):
