@@ -30,7 +30,7 @@ Usage::
     python benchmarks/bench_mil.py --folds 3 --epochs 5  # a quick look
     python benchmarks/bench_mil.py --profile-step        # where a one-bag step goes
 
-``--profile-step`` trains MUSK1's first training fold for a few epochs with
+``--profile-step`` trains MUSK1's first training fold for 10 epochs with
 one bag per step, under :mod:`torch.profiler`, for skstruct and for the
 reference loop, and splits the time of a step into the matrix products,
 the Adam update, gradient clipping and everything else (the other small
@@ -192,7 +192,7 @@ def profile_step(args):
     common = dict(train_bags=[data.data[i] for i in train], train_y=data.target[train],
                   test_bags=[data.data[i] for i in test], test_y=data.target[test],
                   seed=1, dropout=0.1)
-    epochs = 3
+    epochs = 10
     n_steps = epochs * len(train)
     # Warm up both paths (allocator, lazy imports), then profile.
     reference_fold(epochs=1, **common)
