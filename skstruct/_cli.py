@@ -251,6 +251,7 @@ def reproduce_mil(args, out=sys.stdout, progress=sys.stderr):
     seconds_by_name = dict.fromkeys(names, 0.0)
     start = time.perf_counter()
     started = {}
+    honest_label = "early stopping" if args.early_stopping else "last epoch"
     if tasks:
         jobs = (delayed(_run_fold)(task, params, threads) for task, params in tasks)
         with backend:
@@ -265,7 +266,7 @@ def reproduce_mil(args, out=sys.stdout, progress=sys.stderr):
                     eta = elapsed / len(results) * (total - len(results))
                     print(
                         f"[{len(results):3d}/{total}] {name:8s} rep {result['rep'] + 1} "
-                        f"fold {result['fold'] + 1:2d}: last epoch {result['honest']:.3f}, "
+                        f"fold {result['fold'] + 1:2d}: {honest_label} {result['honest']:.3f}, "
                         f"best epoch ({result['best_epoch']:2d}) {result['best']:.3f}  "
                         f"{result['seconds']:6.1f} s (cpu {result['cpu_seconds']:5.1f} s)  elapsed {elapsed:6.0f} s, "
                         f"eta {eta:5.0f} s",

@@ -72,7 +72,8 @@ def test_main_rejects_bad_options():
 def test_reproduce_with_early_stopping_labels_the_honest_column(musk1):
     """Check that --early-stopping names its honest protocol in the table."""
     out = io.StringIO()
-    results = reproduce_mil(_args(early_stopping=True, epochs=3), out=out, progress=out)
+    results = reproduce_mil(_args(early_stopping=True, epochs=3, quiet=False), out=out, progress=out)
     text = out.getvalue()
     assert "honest (early stopping)" in text and "honest (last epoch)" not in text
+    assert "fold  1: early stopping" in text  # the progress lines say so too
     assert all(0.0 <= r["honest"] <= 1.0 for r in results)
