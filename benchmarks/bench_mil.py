@@ -147,6 +147,23 @@ def reference_fold(train_bags, train_y, test_bags, test_y, *, epochs, seed, drop
     return acc, best
 
 
+# ----------------------------------------------------------------- folds
+
+
+def _folds(data):
+    """The stored 10 folds of a data set, or stratified ones where it has none."""
+    if data.train_masks is not None:
+        cv = MILBenchmarkCV(train_masks=data.train_masks)
+    else:
+        cv = MILBenchmarkCV(random_state=0)
+    return cv.split(data.data, data.target)
+
+
+def _fold_data(bags, y, train, test):
+    return dict(train_bags=[bags[i] for i in train], train_y=y[train],
+                test_bags=[bags[i] for i in test], test_y=y[test])
+
+
 # ------------------------------------------------------------ step profile
 
 _PROFILE_GROUPS = {
@@ -187,11 +204,8 @@ def profile_step(args):
     """Print where the time of one training step goes, skstruct and reference (ms)."""
     torch.set_num_threads(1)
     data = load_mil_benchmark("musk1", data_home=args.data_home)
-    cv = MILBenchmarkCV(train_masks=data.train_masks) if data.train_masks is not None else MILBenchmarkCV()
-    train, test = next(iter(cv.split(data.data, data.target)))
-    common = dict(train_bags=[data.data[i] for i in train], train_y=data.target[train],
-                  test_bags=[data.data[i] for i in test], test_y=data.target[test],
-                  seed=1, dropout=0.1)
+    train, test = next(iter(_folds(data)))
+    common = dict(_fold_data(data.data, data.target, train, test), seed=1, dropout=0.1)
     epochs = 10
     n_steps = epochs * len(train)
     # Warm up both paths (allocator, lazy imports), then profile.
@@ -240,10 +254,7 @@ def _timed(fn, **kwargs):
 def run_fold(name, fold, train, test, bags, y, args):
     torch.set_num_threads(1)
     common = dict(
-        train_bags=[bags[i] for i in train],
-        train_y=y[train],
-        test_bags=[bags[i] for i in test],
-        test_y=y[test],
+        _fold_data(bags, y, train, test),
         epochs=args.epochs,
         seed=fold + 1,
         dropout=REFERENCE_DROPOUT.get(name, 0.1),
@@ -287,11 +298,7 @@ def main(argv=None):
     tasks = []
     for name in args.datasets.split(","):
         data = load_mil_benchmark(name, data_home=args.data_home)
-        if data.train_masks is not None:
-            cv = MILBenchmarkCV(train_masks=data.train_masks)
-        else:
-            cv = MILBenchmarkCV(random_state=0)
-        for fold, (train, test) in enumerate(cv.split(data.data, data.target)):
+        for fold, (train, test) in enumerate(_folds(data)):
             if fold < args.folds:
                 tasks.append((name, fold, train, test, data.data, data.target))
     print(
