@@ -250,7 +250,6 @@ def reproduce_mil(args, out=sys.stdout, progress=sys.stderr):
     results = []
     seconds_by_name = dict.fromkeys(names, 0.0)
     start = time.perf_counter()
-    started = {}
     honest_label = "early stopping" if args.early_stopping else "last epoch"
     if tasks:
         jobs = (delayed(_run_fold)(task, params, threads) for task, params in tasks)
@@ -259,7 +258,6 @@ def reproduce_mil(args, out=sys.stdout, progress=sys.stderr):
             for result in runner(jobs):
                 results.append(result)
                 name = result["name"]
-                started.setdefault(name, time.perf_counter() - result["seconds"])
                 seconds_by_name[name] += result["seconds"]
                 if not args.quiet:
                     elapsed = time.perf_counter() - start
