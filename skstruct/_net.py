@@ -48,7 +48,7 @@ class _SkstructNet(NeuralNet):
         if dtype is None:
             return contextlib.nullcontext()
         device_type = torch.device(self.device).type
-        return torch.autocast(device_type=device_type, dtype=dtype, enabled=dtype is not None)
+        return torch.autocast(device_type=device_type, dtype=dtype)
 
     def initialize(self):
         super().initialize()
