@@ -63,6 +63,12 @@ def run(dataset="era", splits=5, epochs=60):
     return scale, {name: (np.concatenate(t), np.concatenate(p)) for name, (t, p) in pooled.items()}
 
 
+def ranks_of(scale, y_true, y_pred):
+    """Positions of the true and predicted levels on the scale."""
+    ranks = np.asarray(scale.ranks)
+    return ranks[scale.encode(y_true)], ranks[scale.encode(y_pred)]
+
+
 def plot(scale, pooled, dataset, output):
     import matplotlib
 
@@ -73,8 +79,7 @@ def plot(scale, pooled, dataset, output):
     n = len(levels)
     fig, axes = plt.subplots(1, len(pooled), figsize=(4.2 * len(pooled), 4.0), dpi=80)
     for ax, (name, (y_true, y_pred)) in zip(axes, pooled.items()):
-        rank_true = np.asarray(scale.ranks)[scale.encode(y_true)]
-        rank_pred = np.asarray(scale.ranks)[scale.encode(y_pred)]
+        rank_true, rank_pred = ranks_of(scale, y_true, y_pred)
         counts = np.zeros((n, n))
         np.add.at(counts, (rank_true, rank_pred), 1)
         rows = counts / np.maximum(counts.sum(axis=1, keepdims=True), 1)
@@ -109,8 +114,8 @@ def main(argv=None):
     print(f"{args.dataset.upper()}, {args.splits} stratified 75/25 splits, pooled test predictions")
     print(f"{'method':<26}{'MAE':>8}{'AMAE':>8}{'QWK':>8}{'accuracy':>10}{'|err|>=3':>10}")
     for name, (y_true, y_pred) in pooled.items():
-        ranks = np.asarray(scale.ranks)
-        err = np.abs(ranks[scale.encode(y_true)] - ranks[scale.encode(y_pred)])
+        rank_true, rank_pred = ranks_of(scale, y_true, y_pred)
+        err = np.abs(rank_true - rank_pred)
         print(
             f"{name:<26}{mean_absolute_rank_error(y_true, y_pred, structure=scale):>8.3f}"
             f"{amae(y_true, y_pred, structure=scale):>8.3f}"
