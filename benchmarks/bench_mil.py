@@ -51,7 +51,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from skstruct._cli import REFERENCE_DROPOUT, _MILWithTestCurve
+from skstruct.reproduce import REFERENCE_DROPOUT, MILWithTestCurve, reference_params
 from skstruct.datasets import load_mil_benchmark
 from skstruct.model_selection import MILBenchmarkCV
 
@@ -234,9 +234,11 @@ def profile_step(args):
 
 
 def skstruct_fold(train_bags, train_y, test_bags, test_y, *, epochs, seed, dropout, batch_size, lr):
-    est = _MILWithTestCurve(
-        dropout=dropout, max_epochs=epochs, batch_size=batch_size, lr=lr, random_state=seed
-    )
+    # The paper's reference setup (whatever MILConveyance's defaults are).
+    est = MILWithTestCurve(**reference_params(
+        "musk1", dropout=dropout, max_epochs=epochs, batch_size=batch_size, lr=lr,
+        random_state=seed,
+    ))
     est._eval_set = (test_bags, test_y)
     est.fit(train_bags, train_y)
     curve = list(est.net_.history[:, "test_acc"])

