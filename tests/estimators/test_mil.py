@@ -424,17 +424,7 @@ ADAPTER = OneInstanceBagClassifier(
 )
 
 
-# The network computes in float32: a matrix product over a batch of 20 bags
-# and over a single bag may differ in the last bit (~1e-7), which the check's
-# absolute tolerance of 1e-7 on float64 probabilities does not allow. With
-# batch_size=1 at prediction every bag is computed alone, exactly.
-ADAPTER_XFAIL = {
-    "check_methods_subset_invariance": "float32 products differ by ~1e-7 between "
-    "a batch of bags and single bags (batch_size=64 here)",
-}
-
-
-@parametrize_with_checks([ADAPTER], expected_failed_checks=lambda est: ADAPTER_XFAIL)
+@parametrize_with_checks([ADAPTER])
 def test_sklearn_checks_on_one_instance_bags(estimator, check):
     """Check that sklearn's common checks pass on one-instance bags."""
     check(estimator)
