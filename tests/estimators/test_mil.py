@@ -402,8 +402,10 @@ class OneInstanceBagClassifier(MILConveyance):
         X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32])
         return list(X[:, None, :])
 
-    def _validate_X_y(self, X, y):
-        X, y = validate_data(self, X, y, dtype=[np.float64, np.float32], ensure_min_samples=2)
+    def _validate_X_y(self, X, y, reset=True):
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=2
+        )
         return list(X[:, None, :]), y
 
     def __sklearn_tags__(self):
@@ -431,6 +433,8 @@ ADAPTER = OneInstanceBagClassifier(
 ADAPTER_XFAIL = {
     "check_methods_subset_invariance": "float32 products differ by ~1e-7 between "
     "a batch of bags and single bags (batch_size=64 here)",
+    "check_sample_weight_equivalence_on_dense_data": "float32 training: per-bag "
+    "weights and repeated bags agree to ~1e-6, not 1e-7 (tests/test_sample_weight.py)",
 }
 
 
