@@ -5,6 +5,8 @@ an entry in ``FLAT_PARAMS`` (fast settings that still learn sklearn's check
 data) and may have structured configurations in ``STRUCTURED``.
 """
 
+from torch import nn
+
 from skstruct.structures import ClassGraph, Hierarchy, Ordinal
 from skstruct.utils.discovery import all_estimators
 
@@ -39,6 +41,8 @@ STRUCTURED = {
             FAST,
             class_structure=ClassGraph([[1, 1, 0], [0, 1, 0], [0, 0, 1]], classes=_LABELS),
         ),
+        # A user module: X then takes sklearn's allow_nd path.
+        dict(FAST, module=nn.Sequential(nn.Flatten(), nn.LazyLinear(32), nn.ReLU())),
     ],
     "HACEClassifier": [
         dict(FAST, class_structure=Hierarchy({0: 10, 1: 10, 2: 11})),
