@@ -27,7 +27,7 @@ from torch import nn
 
 from ._net import _AcceleratedNet, _SkstructNet
 from .callbacks import NonFiniteLossGuard
-from .exceptions import StructureError
+from .losses import SampleWeightedLoss
 from .modules._mlp import MLP, ClassifierNetwork, infer_output_width, reset_parameters
 from .sets import calibrate_average_size, calibrate_conformal, sets_from_threshold
 from .sets._structured import structured_conformal_level, structured_sets
@@ -39,7 +39,6 @@ from .utils._sklearn_compat import (
     _fit_context,
     validate_data,
 )
-from .losses import SampleWeightedLoss
 from .utils._torch import (
     ArrayDataset,
     BatchIterator,
@@ -51,7 +50,6 @@ from .utils._torch import (
 from .utils.validation import (
     check_class_weight,
     check_sample_weight,
-    check_structure_kind,
     encode_labels,
 )
 
@@ -879,8 +877,3 @@ def _to_cpu_rows(output, n_rows):
     if isinstance(output, (tuple, list)):
         return tuple(part[:n_rows].detach().cpu() for part in output)
     return output[:n_rows].detach().cpu()
-
-
-def _check_structure_kind(structure, kinds, estimator_name):
-    """Raise if a resolved structure is not one of ``kinds`` (see utils.validation)."""
-    return check_structure_kind(structure, kinds, estimator_name)

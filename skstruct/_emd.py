@@ -7,13 +7,14 @@ import torch
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _BaseStructuredClassifier, _check_structure_kind
+from ._base import _BaseStructuredClassifier
 from .exceptions import StructureError
 from .losses import EMD2Loss
 from .sets import calibrate_interval_level, intervals_at_level, intervals_to_mask
 from .structures import Ordinal, check_structure
 from .utils._docstring import fill_doc
 from .utils._sklearn_compat import Interval, StrOptions
+from .utils.validation import check_structure_kind
 
 # Cumulative probabilities within this distance below 1/2 count as reaching it,
 # so that a median exactly between two levels resolves to the lower one
@@ -277,7 +278,7 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
             )
         structure = check_structure(cs, y)
         try:
-            return _check_structure_kind(structure, ("ordinal",), type(self).__name__)
+            return check_structure_kind(structure, ("ordinal",), type(self).__name__)
         except StructureError as exc:
             raise StructureError(
                 f"{exc} Pass an Ordinal, a flat list of labels from lowest to "

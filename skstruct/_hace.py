@@ -13,6 +13,7 @@ from .losses import HACELoss
 from .structures import check_structure
 from .utils._docstring import fill_doc
 from .utils._sklearn_compat import Interval, StrOptions
+from .utils.validation import check_structure_kind
 
 __all__ = ["HACEClassifier"]
 
@@ -249,21 +250,16 @@ class HACEClassifier(_BaseStructuredClassifier):
     # ------------------------------------------------------------------ hooks
 
     def _check_structure(self, y):
-        if self.class_structure is None:
-            raise StructureError(
-                "HACEClassifier needs class_structure to be a hierarchy whose "
-                "leaves are the classes, got None. Pass a Hierarchy, a child -> "
-                "parent dict or a list of label paths."
-            )
-        structure = check_structure(self.class_structure)
-        if structure.kind != "hierarchy":
-            raise StructureError(
-                "HACEClassifier needs class_structure to be a hierarchy whose "
-                f"leaves are the classes, got {structure!r}. A flat list of "
-                "labels is read as an ordinal scale: pass a Hierarchy, a child "
-                "-> parent dict or a list of label paths such as "
-                "[['animal', 'cat'], ['animal', 'dog']]."
-            )
+        hint = (
+            "Pass a Hierarchy, a child -> parent dict or a list of label paths "
+            "such as [['animal', 'cat'], ['animal', 'dog']]"
+        )
+        structure = None if self.class_structure is None else check_structure(self.class_structure)
+        if structure is not None and structure.kind == "ordinal":
+            hint = "A flat list of labels is read as an ordinal scale. " + hint
+        check_structure_kind(
+            structure, ("hierarchy",), "HACEClassifier", hint=hint + "; its leaves are the classes."
+        )
         check_classification_targets(y)
         _check_leaf_labels(structure, y)
         return structure

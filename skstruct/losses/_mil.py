@@ -1,28 +1,15 @@
 """Bag cross-entropy plus the Conveyance loss on instances, for padded bag batches."""
 
-import math
-from numbers import Real
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..utils.validation import check_positive_scalar
 from ._conveyance import conveyance_loss
 from ._reduction import check_reduction, reduce_loss
 
 __all__ = ["MILConveyanceLoss"]
-
-
-def _check_weight(value, name, *, allow_zero=False):
-    """Return ``value`` as a float if it is a finite real > 0 (or >= 0), else raise."""
-    bound = ">= 0" if allow_zero else "> 0"
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number {bound}, got {value!r}.")
-    value = float(value)
-    ok = value >= 0 if allow_zero else value > 0
-    if not (ok and math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number {bound}, got {name}={value!r}.")
-    return value
 
 
 class MILConveyanceLoss(nn.Module):
@@ -78,9 +65,9 @@ class MILConveyanceLoss(nn.Module):
     def __init__(self, plausible, *, alpha=1.0, beta=1.0, instance_weight=1.0, reduction="mean"):
         super().__init__()
         self.reduction = check_reduction(reduction)
-        self.alpha = _check_weight(alpha, "alpha")
-        self.beta = _check_weight(beta, "beta")
-        self.instance_weight = _check_weight(instance_weight, "instance_weight", allow_zero=True)
+        self.alpha = check_positive_scalar(alpha, "alpha")
+        self.beta = check_positive_scalar(beta, "beta")
+        self.instance_weight = check_positive_scalar(instance_weight, "instance_weight", allow_zero=True)
         if not isinstance(plausible, torch.Tensor):
             plausible = torch.tensor(plausible)  # a copy: read-only arrays are fine
         if plausible.ndim != 2 or plausible.shape[0] != plausible.shape[1]:
