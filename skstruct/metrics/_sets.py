@@ -21,6 +21,8 @@ name                      metric
 ========================  =============================================
 """
 
+import warnings
+
 import numpy as np
 
 from ..utils.validation import check_sample_weight
@@ -98,7 +100,11 @@ def _check_sets_and_labels(y_true, y_sets, classes):
     sorted_classes = classes[order]
     try:
         pos = np.clip(np.searchsorted(sorted_classes, y_true), 0, n_classes - 1)
-        unknown = sorted_classes[pos] != y_true
+        with warnings.catch_warnings():  # numpy < 1.25 warns for str vs int
+            warnings.simplefilter("ignore", (FutureWarning, DeprecationWarning))
+            unknown = np.asarray(sorted_classes[pos] != y_true)
+        if unknown.shape != y_true.shape:  # numpy < 1.25: one scalar for str vs int
+            raise TypeError
     except TypeError:  # labels not comparable with classes (e.g. str vs int)
         pos = np.zeros(len(y_true), dtype=np.intp)
         unknown = np.ones(len(y_true), dtype=bool)

@@ -9,6 +9,7 @@ classes. The losses import only :func:`check_positive_scalar` (pure Python:
 
 import math
 import numbers
+import warnings
 
 import numpy as np
 
@@ -240,7 +241,11 @@ def encode_labels(y, classes, *, name="y", structure=None):
     try:
         idx = np.searchsorted(classes, y)
         idx = np.clip(idx, 0, len(classes) - 1)
-        unknown = classes[idx] != y
+        with warnings.catch_warnings():  # numpy < 1.25 warns for str vs int
+            warnings.simplefilter("ignore", (FutureWarning, DeprecationWarning))
+            unknown = np.asarray(classes[idx] != y)
+        if unknown.shape != y.shape:  # numpy < 1.25: one scalar for str vs int
+            raise TypeError
     except TypeError:  # labels not comparable with classes (str vs int)
         idx = np.zeros(len(y), dtype=np.intp)
         unknown = np.ones(len(y), dtype=bool)
