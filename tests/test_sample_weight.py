@@ -231,3 +231,19 @@ def test_set_metrics_take_sample_weight():
     )
     with pytest.raises(ValueError, match="sample_weight"):
         set_coverage(y, sets, sample_weight=[1, 2])
+
+
+def test_set_scorer_passes_sample_weight():
+    """Check that a registered set scorer forwards sample_weight to its metric."""
+    from skstruct.metrics import get_scorer
+
+    X, y = _data()
+    clf = CrossEntropyClassifier(hidden_layer_sizes=(8,), max_epochs=3, set_size=2,
+                                 random_state=0).fit(X, y)
+    w = np.random.RandomState(0).randint(0, 3, len(y))
+    sets = clf.predict_set(X)
+    scorer = get_scorer("set_coverage")
+    expected = set_coverage(y, sets, classes=clf.classes_, sample_weight=w)
+    assert expected != set_coverage(y, sets, classes=clf.classes_)  # the weights matter
+    assert scorer(clf, X, y, sample_weight=w) == pytest.approx(expected)
+    assert scorer(clf, X, y) == pytest.approx(set_coverage(y, sets, classes=clf.classes_))
