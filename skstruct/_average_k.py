@@ -75,6 +75,11 @@ class AverageKClassifier(_BaseStructuredClassifier):
         calibrate ``predict_set``, and to monitor early stopping when
         ``early_stopping=True``. This estimator always holds it out.
     {n_iter_no_change}
+    {class_weight}
+    {optimizer_kwargs}
+    {lr_schedule}
+    {callbacks}
+    {warm_start}
     {decision_rule}
     {decision_power}
     set_rule : {'average_k', 'conformal'}, default='average_k'
@@ -193,6 +198,11 @@ class AverageKClassifier(_BaseStructuredClassifier):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        class_weight=None,
+        optimizer_kwargs=None,
+        lr_schedule=None,
+        callbacks=None,
+        warm_start=False,
         decision_rule="argmax",
         decision_power=1.0,
         set_rule="average_k",
@@ -220,6 +230,11 @@ class AverageKClassifier(_BaseStructuredClassifier):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.optimizer_kwargs = optimizer_kwargs
+        self.lr_schedule = lr_schedule
+        self.callbacks = callbacks
+        self.warm_start = warm_start
         self.decision_rule = decision_rule
         self.decision_power = decision_power
         self.set_rule = set_rule
@@ -250,9 +265,10 @@ class AverageKClassifier(_BaseStructuredClassifier):
         # The sets are always calibrated on held-out data.
         return True
 
-    def _n_outputs(self):
-        # First hook that runs once classes_ is known: check k here.
+    def _check_classes(self):
         self._check_k()
+
+    def _n_outputs(self):
         n_classes = len(self.classes_)
         if self.head == "multilabel":
             return (n_classes, n_classes)

@@ -8,6 +8,7 @@ optionally the other hooks below); they never write ``fit`` or an epoch loop.
 """
 
 import copy
+import inspect
 import numbers
 from abc import abstractmethod
 
@@ -19,14 +20,14 @@ from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
-from skorch.callbacks import EarlyStopping, ProgressBar
+from skorch.callbacks import Callback, EarlyStopping, LRScheduler, ProgressBar
 from skorch.helper import predefined_split
 from skorch.utils import to_device
 from torch import nn
 
 from ._net import _AcceleratedNet, _SkstructNet
 from .callbacks import NonFiniteLossGuard
-from .exceptions import StructureError
+from .losses import SampleWeightedLoss
 from .modules._mlp import MLP, ClassifierNetwork, infer_output_width, reset_parameters
 from .sets import calibrate_average_size, calibrate_conformal, sets_from_threshold
 from .sets._structured import structured_conformal_level, structured_sets
@@ -38,7 +39,19 @@ from .utils._sklearn_compat import (
     _fit_context,
     validate_data,
 )
-from .utils._torch import ArrayDataset, BatchIterator, check_device, seeded, torch_threads
+from .utils._torch import (
+    ArrayDataset,
+    BatchIterator,
+    WeightedDataset,
+    check_device,
+    seeded,
+    torch_threads,
+)
+from .utils.validation import (
+    check_class_weight,
+    check_sample_weight,
+    encode_labels,
+)
 
 _OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -72,6 +85,11 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(numbers.Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
+        "class_weight": [None, StrOptions({"balanced"}), dict],
+        "optimizer_kwargs": [None, dict],
+        "lr_schedule": [None, StrOptions({"cosine", "step"})],
+        "callbacks": [None, list],
+        "warm_start": ["boolean"],
         "decision_rule": [StrOptions({"argmax", "min_expected_cost"})],
         "decision_power": [Interval(numbers.Real, 0, None, closed="neither")],
         "set_rule": [StrOptions({"average_k", "conformal"})],
@@ -132,16 +150,48 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         return output[0] if isinstance(output, (tuple, list)) else output
 
     def _validate_X(self, X, *, reset):
-        """Validate and convert X (hook: MIL takes bags)."""
-        return validate_data(
-            self, X, reset=reset, dtype=[np.float32, np.float64], ensure_min_samples=1
-        )
+        """Validate and convert X (hook: MIL takes bags).
 
-    def _validate_X_y(self, X, y):
-        X, y = validate_data(
-            self, X, y, dtype=[np.float32, np.float64], ensure_min_samples=2
+        With a user ``module`` X may have any number of dimensions (sklearn's
+        ``allow_nd``): images ``(n, C, H, W)``, sequences ``(n, T, d)``; the
+        default MLP needs 2-D ``(n_samples, n_features)``.
+        """
+        self._check_X_ndim(X)
+        X = validate_data(
+            self, X, reset=reset, dtype=[np.float32, np.float64], ensure_min_samples=1,
+            allow_nd=self.module is not None,
         )
+        if not reset:
+            self._check_input_shape(X)
+        return X
+
+    def _validate_X_y(self, X, y, reset=True):
+        self._check_X_ndim(X)
+        X, y = validate_data(
+            self, X, y, reset=reset, dtype=[np.float32, np.float64], ensure_min_samples=2,
+            allow_nd=self.module is not None,
+        )
+        if not reset:
+            self._check_input_shape(X)
         return X, y
+
+    def _check_X_ndim(self, X):
+        ndim = getattr(X, "ndim", None)
+        if self.module is None and ndim is not None and ndim > 2:
+            raise ValueError(
+                f"X has shape {tuple(X.shape)} but the default MLP takes 2-D "
+                "(n_samples, n_features) arrays. Flatten the samples "
+                "(X.reshape(len(X), -1)) or pass module= a torch network that "
+                f"takes inputs of shape (batch, {', '.join(map(str, X.shape[1:]))})."
+            )
+
+    def _check_input_shape(self, X):
+        expected = getattr(self, "_input_shape_", None)
+        if expected is not None and len(expected) > 1 and tuple(X.shape[1:]) != expected:
+            raise ValueError(
+                f"X has samples of shape {tuple(X.shape[1:])}, but "
+                f"{type(self).__name__} was fitted on samples of shape {expected}."
+            )
 
     def _make_dataset(self, X, y=None):
         """A dataset with ``get_batch(indices)`` (hook: MIL pads bags)."""
@@ -177,16 +227,26 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------- fit
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Fit the network.
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training data.
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Training data. The default MLP takes 2-D arrays; with a
+            ``module`` any array whose trailing shape the module accepts
+            (e.g. ``(n_samples, channels, height, width)`` images for a CNN).
         y : array-like of shape (n_samples,)
             Target labels. With a ``class_structure``, every label must be one
             of the structure's classes.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample weights of the training loss (multiplied by
+            ``class_weight``). The loss of a batch is ``sum(w * loss) /
+            sum(w)``: an integer weight counts like repeated rows. A weight
+            of 0 drops the sample from training, the validation split and
+            the set calibration. The validation loss is weighted the same
+            way; the set calibration repeats samples of integer weight (other
+            weights only decide which samples it uses).
 
         Returns
         -------
@@ -194,10 +254,131 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         with torch_threads(self.n_threads):
-            return self._fit(X, y)
+            return self._fit(X, y, sample_weight=sample_weight)
 
-    def _fit(self, X, y):
+    def partial_fit(self, X, y, classes=None, sample_weight=None):
+        """Train for one epoch on ``(X, y)``, continuing from the current network.
+
+        The first call builds the network; the classes are fixed then, by
+        the ``class_structure`` or by ``classes``. Early stopping and the
+        hold-out split are not used; the ``predict_set`` threshold is
+        recalibrated on the data of each call (call :meth:`calibrate` on
+        held-out data afterwards for ``set_rule='conformal'``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features) or (n_samples, ...)
+            Training data.
+        y : array-like of shape (n_samples,)
+            Target labels.
+        classes : array-like of shape (n_classes,), default=None
+            Every label of the problem. Required on the first call without a
+            ``class_structure``; with one, the structure's labels are the
+            classes and ``classes`` may only name some of them. Ignored by
+            later calls.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Per-sample loss weights, as in :meth:`fit`.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        if not hasattr(self, "net_"):
+            self._validate_params()
+            if classes is None and self.class_structure is None:
+                raise ValueError(
+                    "classes must be passed on the first call to partial_fit "
+                    "(every label of the problem, e.g. classes=np.unique(y_all)), "
+                    "or give a class_structure that defines them."
+                )
+        with torch_threads(self.n_threads):
+            return self._fit(
+                X, y, sample_weight=sample_weight, classes=classes, partial=True
+            )
+
+    # The steps of ``_fit``, in order (doc/architecture.md, "Training engine";
+    # tests/test_engine.py checks that table against this tuple).
+    _FIT_STEPS = (
+        "_check_params",
+        "_resolve_device",
+        "_validate_X_y",
+        "_resolve_classes",
+        "_check_classes",
+        "_training_weights",
+        "_holdout_indices",
+        "_build_or_reuse_net",
+        "_train",
+        "_record_history",
+        "_calibrate_sets",
+    )
+
+    def _fit(self, X, y, *, sample_weight=None, classes=None, partial=False):
+        # 1. Cross-parameter checks and the device.
         self._check_params()
+        device = self._resolve_device()
+        warm = hasattr(self, "net_") and (partial or self.warm_start)
+        # 2. Data: X and y validated; n_features_in_ set on a fresh fit only.
+        X, y = self._validate_X_y(X, y, reset=not warm)
+        y = np.asarray(y)
+        if y.ndim != 1:
+            raise ValueError(
+                f"y must be 1-D with one label per sample, got shape {y.shape}."
+            )
+        sample_weight = check_sample_weight(sample_weight, len(y))
+        # 3. Classes: from the structure, ``classes=`` or y; y encoded.
+        if warm:
+            y_enc = encode_labels(y, self.classes_, structure=self.structure_)
+        else:
+            self.structure_, self.classes_, y_enc = self._resolve_classes(y, classes)
+            # 4. The hook that runs once classes_ is known.
+            self._check_classes()
+        # 5. Per-sample weights; rows of weight 0 leave the training data.
+        kept, weight = self._training_weights(y, y_enc, sample_weight)
+
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        # 6. The hold-out split (early stopping, conformal sets), among kept rows.
+        if partial:
+            train_pos, valid_pos = np.arange(len(kept)), None
+        else:
+            train_pos, valid_pos = self._holdout_indices(y_enc[kept], seed)
+        train_idx = kept[train_pos]
+        valid_idx = None if valid_pos is None else kept[valid_pos]
+
+        with seeded(seed, device):
+            # 7. Network: a new one, or the fitted one (warm start, partial_fit).
+            train_ds = self._weighted_dataset(X, y_enc, train_idx, weight, train_pos)
+            valid_ds = None
+            if valid_idx is not None:
+                valid_ds = self._weighted_dataset(X, y_enc, valid_idx, weight, valid_pos)
+            generator = torch.Generator().manual_seed(seed)
+            self._build_or_reuse_net(
+                X, train_idx, device, valid_ds, generator,
+                weighted=weight is not None, warm=warm,
+            )
+            # 8. Training: skorch's loop.
+            self._train(train_ds, epochs=1 if partial else self.max_epochs, warm=warm)
+        # Keep no data after fit: the validation split would otherwise travel
+        # with every pickle of the estimator.
+        self.net_.train_split = None
+        # 9. History.
+        self._record_history(valid_ds is not None)
+        # 10. Sets, on the hold-out split (or the kept training rows).
+        cal_pos = valid_pos if valid_pos is not None else np.arange(len(kept))
+        cal_idx = kept[cal_pos]
+        if weight is not None and np.all(weight[cal_pos] == np.round(weight[cal_pos])):
+            # Integer weights count as repeated samples.
+            cal_idx = np.repeat(cal_idx, weight[cal_pos].astype(np.int64))
+        if len(cal_idx) == len(y) and np.all(cal_idx == np.arange(len(y))):
+            cal_X = X
+        else:
+            cal_X = self._take(X, cal_idx)
+        self._calibrate_sets(cal_X, y_enc[cal_idx])
+        return self
+
+    def _resolve_device(self):
+        """The torch device of training (the accelerator's, if one is given)."""
         if self.accelerator is not None:
             if self.precision != "fp32":
                 raise ValueError(
@@ -205,62 +386,104 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
                     "accelerator: set mixed precision on the Accelerator "
                     "(Accelerator(mixed_precision='bf16')) and leave precision='fp32'."
                 )
-            device = torch.device(self.accelerator.device)
-        else:
-            device = check_device(self.device)
-        X, y = self._validate_X_y(X, y)
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(
-                f"y must be 1-D with one label per sample, got shape {y.shape}."
-            )
-        self.structure_ = self._check_structure(y)
-        if self.structure_ is None:
-            check_classification_targets(y)
-            self.classes_, y_enc = np.unique(y, return_inverse=True)
-            if len(self.classes_) < 2:
+            return torch.device(self.accelerator.device)
+        return check_device(self.device)
+
+    def _resolve_classes(self, y, classes=None):
+        """``(structure_, classes_, y_enc)``: the one label-encoding path of fit."""
+        if classes is not None:
+            classes = np.asarray(classes)
+            if classes.ndim != 1 or len(classes) == 0:
                 raise ValueError(
-                    "y contains a single class "
-                    f"({self.classes_[0]!r}); a classifier needs samples of at "
-                    "least 2 classes, or a class_structure that defines them."
+                    f"classes must be a non-empty 1-D array of labels, got shape "
+                    f"{classes.shape}."
                 )
+        # A structure built from labels (e.g. 'ordinal') takes them from classes=.
+        structure = self._check_structure(y if classes is None else classes)
+        if structure is not None:
+            fitted = np.asarray(structure.classes)
+            if classes is not None:
+                # The structure fixes classes_; classes= may only name its labels.
+                encode_labels(np.unique(classes), fitted, name="classes", structure=structure)
+            return structure, fitted, structure.encode(y)
+        check_classification_targets(y)
+        if classes is not None:
+            fitted = np.unique(classes)
         else:
-            self.classes_ = np.asarray(self.structure_.classes)
-            y_enc = self.structure_.encode(y)
+            fitted = np.unique(y)
+        if len(fitted) < 2:
+            raise ValueError(
+                "y contains a single class "
+                f"({fitted[0]!r}); a classifier needs samples of at "
+                "least 2 classes, or a class_structure that defines them."
+            )
+        return None, fitted, encode_labels(y, fitted, name="y")
 
-        rng = check_random_state(self.random_state)
-        seed = int(rng.randint(np.iinfo(np.int32).max))
-        train_idx, valid_idx = self._holdout_indices(y_enc, seed)
+    def _check_classes(self):
+        """Checks that need ``classes_`` and ``structure_`` (hook; runs once they are set)."""
 
-        with seeded(seed, device):
-            example = self._make_dataset(self._take(X, train_idx[:2])).get_batch(
-                torch.arange(min(2, len(train_idx)))
-            )[0]
-            module = self._make_module(self.n_features_in_, example)
-            criterion = self._make_criterion()
-            train_ds = self._make_dataset(self._take(X, train_idx), y_enc[train_idx])
-            valid_ds = None
-            if valid_idx is not None:
-                valid_ds = self._make_dataset(self._take(X, valid_idx), y_enc[valid_idx])
-            generator = torch.Generator().manual_seed(seed)
-            self.net_ = self._make_net(module, criterion, device, valid_ds, generator)
+    def _training_weights(self, y, y_enc, sample_weight):
+        """``(kept, weight)``: rows with positive weight, and their weights.
+
+        ``weight`` is ``None`` when every kept row weighs the same (then the
+        loss is the plain mean, exactly as without weights).
+        """
+        class_w = check_class_weight(self.class_weight, y, self.classes_)
+        if sample_weight is None and class_w is None:
+            return np.arange(len(y)), None
+        w = np.ones(len(y)) if sample_weight is None else sample_weight
+        if class_w is not None:
+            w = w * class_w
+        kept = np.flatnonzero(w > 0)
+        if len(kept) == 0:
+            raise ValueError(
+                "sample_weight times class_weight is zero for every sample; at "
+                "least one sample needs a positive weight."
+            )
+        w = w[kept]
+        if np.all(w == w[0]):
+            return kept, None
+        return kept, w
+
+    def _weighted_dataset(self, X, y_enc, idx, weight, pos):
+        """The dataset of rows ``idx``, with their weights when there are any."""
+        dataset = self._make_dataset(self._take(X, idx), y_enc[idx])
+        if weight is None:
+            return dataset
+        return WeightedDataset(dataset, weight[pos])
+
+    def _build_or_reuse_net(self, X, train_idx, device, valid_ds, generator, *, weighted, warm):
+        criterion = self._make_criterion()
+        if weighted:
+            criterion = SampleWeightedLoss(criterion)
+        if warm:
+            # Same network and optimizer state; new data, criterion and split.
+            self.net_.criterion_ = to_device(criterion, self.net_.device)
+            self.net_.train_split = None if valid_ds is None else predefined_split(valid_ds)
+            self.net_.iterator_train__generator = generator
+            return
+        example = self._make_dataset(self._take(X, train_idx[:2])).get_batch(
+            torch.arange(min(2, len(train_idx)))
+        )[0]
+        if isinstance(example, torch.Tensor):
+            self._input_shape_ = tuple(example.shape[1:])
+        module = self._make_module(self.n_features_in_, example)
+        self.net_ = self._make_net(module, criterion, device, valid_ds, generator)
+
+    def _train(self, train_ds, *, epochs, warm):
+        if warm or not self.net_.initialized_:
+            if not self.net_.initialized_:
+                self.net_.initialize()
+            self.net_.partial_fit(train_ds, None, epochs=epochs)
+        else:
             self.net_.fit(train_ds, None)
-        # Keep no data after fit: the validation split would otherwise travel
-        # with every pickle of the estimator.
-        self.net_.train_split = None
 
+    def _record_history(self, validated):
         history = self.net_.history
         self.n_iter_ = len(history)
         self.loss_curve_ = [float(v) for v in history[:, "train_loss"]]
-        if valid_ds is not None:
+        if validated:
             self.validation_loss_curve_ = [float(v) for v in history[:, "valid_loss"]]
-            cal_X, cal_y = self._take(X, valid_idx), y_enc[valid_idx]
-        else:
-            # No hold-out: average-K sets are calibrated on the training data
-            # (set_rule='conformal' always holds out, see _needs_holdout).
-            cal_X, cal_y = X, y_enc
-        self._calibrate_sets(cal_X, cal_y)
-        return self
 
     def _holdout_indices(self, y_enc, seed):
         n = len(y_enc)
@@ -310,6 +533,11 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         callbacks.extend(self._callbacks())
+        # After the estimator's own callbacks (HACE rescales the lr when
+        # training begins; a scheduler must start from the rescaled value).
+        callbacks.extend(self._lr_schedule_callbacks())
+        callbacks.extend(self._user_callbacks(callbacks))
+        optimizer_kwargs = self._check_optimizer_kwargs(optimizer)
         extra = dict(device=str(device), precision=self.precision)
         net_class = _SkstructNet
         if self.accelerator is not None:
@@ -327,6 +555,7 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
             criterion=criterion,
             optimizer=optimizer,
             optimizer__weight_decay=self.weight_decay,
+            **{f"optimizer__{k}": v for k, v in optimizer_kwargs.items()},
             lr=self.lr,
             max_epochs=self.max_epochs,
             batch_size=self.batch_size,
@@ -340,6 +569,66 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
             verbose=int(self.verbose >= 1),
             **extra,
         )
+
+    def _check_optimizer_kwargs(self, optimizer):
+        kwargs = {} if self.optimizer_kwargs is None else dict(self.optimizer_kwargs)
+        for key in ("lr", "weight_decay", "params"):
+            if key in kwargs:
+                raise ValueError(
+                    f"optimizer_kwargs must not contain {key!r}: set the "
+                    f"estimator's {key}= parameter instead."
+                    if key != "params"
+                    else "optimizer_kwargs must not contain 'params': the "
+                    "estimator passes the network's parameters."
+                )
+        signature = inspect.signature(optimizer.__init__).parameters
+        takes_any = any(p.kind is p.VAR_KEYWORD for p in signature.values())
+        unknown = [k for k in kwargs if k not in signature]
+        if unknown and not takes_any:
+            accepted = sorted(set(signature) - {"self", "params", "lr", "weight_decay"})
+            raise ValueError(
+                f"optimizer_kwargs has keys that {optimizer.__name__} does not "
+                f"take: {unknown}; it accepts {accepted}."
+            )
+        return kwargs
+
+    def _lr_schedule_callbacks(self):
+        if self.lr_schedule is None:
+            return []
+        if self.lr_schedule == "cosine":
+            policy = dict(policy=torch.optim.lr_scheduler.CosineAnnealingLR,
+                          T_max=self.max_epochs)
+        else:  # "step": divide the lr by 10 after each third of the epochs
+            policy = dict(policy=torch.optim.lr_scheduler.StepLR,
+                          step_size=max(1, self.max_epochs // 3), gamma=0.1)
+        return [("lr_schedule", LRScheduler(monitor=None, step_every="epoch", **policy))]
+
+    def _user_callbacks(self, internal):
+        """The user's ``callbacks``: deep copies (the objects passed are never changed)."""
+        if self.callbacks is None:
+            return []
+        taken = {name for name, _ in internal}
+        out = []
+        for i, item in enumerate(self.callbacks):
+            if isinstance(item, tuple) and len(item) == 2 and isinstance(item[0], str):
+                name, cb = item
+            else:
+                name, cb = None, item
+            if not isinstance(cb, Callback):
+                raise TypeError(
+                    f"callbacks[{i}] must be a skorch Callback or a (name, Callback) "
+                    f"pair, got {item!r}."
+                )
+            if name is None:
+                name = type(cb).__name__
+            if name in taken:
+                raise ValueError(
+                    f"callbacks[{i}] is named {name!r}, which is taken by "
+                    f"{sorted(taken)}; pass it as a ('my_name', callback) pair."
+                )
+            taken.add(name)
+            out.append((name, copy.deepcopy(cb)))
+        return out
 
     # ------------------------------------------------------------ prediction
 
@@ -538,23 +827,7 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _encode(self, y, *, name):
-        y = np.asarray(y)
-        if self.structure_ is not None:
-            return self.structure_.encode(y)
-        try:
-            idx = np.searchsorted(self.classes_, y)
-            idx = np.clip(idx, 0, len(self.classes_) - 1)
-            unknown = self.classes_[idx] != y
-        except TypeError:  # labels not comparable with classes_ (str vs int)
-            idx = np.zeros(len(y), dtype=np.intp)
-            unknown = np.ones(len(y), dtype=bool)
-        if np.any(unknown):
-            bad = list(dict.fromkeys(y[unknown].tolist()))[:5]
-            raise ValueError(
-                f"{name} contains labels unknown to the fitted model: {bad}; "
-                f"the model knows {len(self.classes_)} classes."
-            )
-        return idx
+        return encode_labels(y, self.classes_, name=name, structure=self.structure_)
 
     def predict_set(self, X):
         """Set-valued prediction, a boolean mask aligned with ``classes_``.
@@ -604,14 +877,3 @@ def _to_cpu_rows(output, n_rows):
     if isinstance(output, (tuple, list)):
         return tuple(part[:n_rows].detach().cpu() for part in output)
     return output[:n_rows].detach().cpu()
-
-
-def _check_structure_kind(structure, kinds, estimator_name):
-    """Raise if a resolved structure is not one of ``kinds``."""
-    if structure is None or structure.kind not in kinds:
-        got = "None" if structure is None else f"a {structure.kind} structure"
-        raise StructureError(
-            f"{estimator_name} needs class_structure to be a {' or '.join(kinds)} "
-            f"structure, got {got}."
-        )
-    return structure

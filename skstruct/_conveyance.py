@@ -49,6 +49,11 @@ class ConveyanceClassifier(_BaseStructuredClassifier):
     {early_stopping}
     {validation_fraction}
     {n_iter_no_change}
+    {class_weight}
+    {optimizer_kwargs}
+    {lr_schedule}
+    {callbacks}
+    {warm_start}
     {decision_rule}
     {decision_power}
     {set_rule}
@@ -127,6 +132,11 @@ class ConveyanceClassifier(_BaseStructuredClassifier):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        class_weight=None,
+        optimizer_kwargs=None,
+        lr_schedule=None,
+        callbacks=None,
+        warm_start=False,
         decision_rule="argmax",
         decision_power=1.0,
         set_rule="average_k",
@@ -155,6 +165,11 @@ class ConveyanceClassifier(_BaseStructuredClassifier):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.optimizer_kwargs = optimizer_kwargs
+        self.lr_schedule = lr_schedule
+        self.callbacks = callbacks
+        self.warm_start = warm_start
         self.decision_rule = decision_rule
         self.decision_power = decision_power
         self.set_rule = set_rule

@@ -7,13 +7,14 @@ import torch
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import _BaseStructuredClassifier, _check_structure_kind
+from ._base import _BaseStructuredClassifier
 from .exceptions import StructureError
 from .losses import EMD2Loss
 from .sets import calibrate_interval_level, intervals_at_level, intervals_to_mask
 from .structures import Ordinal, check_structure
 from .utils._docstring import fill_doc
 from .utils._sklearn_compat import Interval, StrOptions
+from .utils.validation import check_structure_kind
 
 # Cumulative probabilities within this distance below 1/2 count as reaching it,
 # so that a median exactly between two levels resolves to the lower one
@@ -100,6 +101,11 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
     {early_stopping}
     {validation_fraction}
     {n_iter_no_change}
+    {class_weight}
+    {optimizer_kwargs}
+    {lr_schedule}
+    {callbacks}
+    {warm_start}
     decision_rule : {'median', 'argmax', 'expected', 'min_expected_cost'}, default='median'
         How ``predict`` turns the distribution over the scale into a level.
         ``'median'``: the lowest level whose cumulative probability reaches
@@ -210,6 +216,11 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        class_weight=None,
+        optimizer_kwargs=None,
+        lr_schedule=None,
+        callbacks=None,
+        warm_start=False,
         decision_rule="median",
         decision_power=1.0,
         set_rule="average_k",
@@ -236,6 +247,11 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.optimizer_kwargs = optimizer_kwargs
+        self.lr_schedule = lr_schedule
+        self.callbacks = callbacks
+        self.warm_start = warm_start
         self.decision_rule = decision_rule
         self.decision_power = decision_power
         self.set_rule = set_rule
@@ -262,7 +278,7 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
             )
         structure = check_structure(cs, y)
         try:
-            return _check_structure_kind(structure, ("ordinal",), type(self).__name__)
+            return check_structure_kind(structure, ("ordinal",), type(self).__name__)
         except StructureError as exc:
             raise StructureError(
                 f"{exc} Pass an Ordinal, a flat list of labels from lowest to "

@@ -13,6 +13,7 @@ from .losses import HACELoss
 from .structures import check_structure
 from .utils._docstring import fill_doc
 from .utils._sklearn_compat import Interval, StrOptions
+from .utils.validation import check_structure_kind
 
 __all__ = ["HACEClassifier"]
 
@@ -98,6 +99,11 @@ class HACEClassifier(_BaseStructuredClassifier):
     {early_stopping}
     {validation_fraction}
     {n_iter_no_change}
+    {class_weight}
+    {optimizer_kwargs}
+    {lr_schedule}
+    {callbacks}
+    {warm_start}
     {decision_rule}
     {decision_power}
     {set_rule}
@@ -190,6 +196,11 @@ class HACEClassifier(_BaseStructuredClassifier):
         early_stopping=False,
         validation_fraction=0.1,
         n_iter_no_change=10,
+        class_weight=None,
+        optimizer_kwargs=None,
+        lr_schedule=None,
+        callbacks=None,
+        warm_start=False,
         decision_rule="argmax",
         decision_power=1.0,
         set_rule="average_k",
@@ -219,6 +230,11 @@ class HACEClassifier(_BaseStructuredClassifier):
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
+        self.class_weight = class_weight
+        self.optimizer_kwargs = optimizer_kwargs
+        self.lr_schedule = lr_schedule
+        self.callbacks = callbacks
+        self.warm_start = warm_start
         self.decision_rule = decision_rule
         self.decision_power = decision_power
         self.set_rule = set_rule
@@ -234,21 +250,16 @@ class HACEClassifier(_BaseStructuredClassifier):
     # ------------------------------------------------------------------ hooks
 
     def _check_structure(self, y):
-        if self.class_structure is None:
-            raise StructureError(
-                "HACEClassifier needs class_structure to be a hierarchy whose "
-                "leaves are the classes, got None. Pass a Hierarchy, a child -> "
-                "parent dict or a list of label paths."
-            )
-        structure = check_structure(self.class_structure)
-        if structure.kind != "hierarchy":
-            raise StructureError(
-                "HACEClassifier needs class_structure to be a hierarchy whose "
-                f"leaves are the classes, got {structure!r}. A flat list of "
-                "labels is read as an ordinal scale: pass a Hierarchy, a child "
-                "-> parent dict or a list of label paths such as "
-                "[['animal', 'cat'], ['animal', 'dog']]."
-            )
+        hint = (
+            "Pass a Hierarchy, a child -> parent dict or a list of label paths "
+            "such as [['animal', 'cat'], ['animal', 'dog']]"
+        )
+        structure = None if self.class_structure is None else check_structure(self.class_structure)
+        if structure is not None and structure.kind == "ordinal":
+            hint = "A flat list of labels is read as an ordinal scale. " + hint
+        check_structure_kind(
+            structure, ("hierarchy",), "HACEClassifier", hint=hint + "; its leaves are the classes."
+        )
         check_classification_targets(y)
         _check_leaf_labels(structure, y)
         return structure

@@ -5,6 +5,8 @@ an entry in ``FLAT_PARAMS`` (fast settings that still learn sklearn's check
 data) and may have structured configurations in ``STRUCTURED``.
 """
 
+from torch import nn
+
 from skstruct.structures import ClassGraph, Hierarchy, Ordinal
 from skstruct.utils.discovery import all_estimators
 
@@ -39,6 +41,8 @@ STRUCTURED = {
             FAST,
             class_structure=ClassGraph([[1, 1, 0], [0, 1, 0], [0, 0, 1]], classes=_LABELS),
         ),
+        # A user module: X then takes sklearn's allow_nd path.
+        dict(FAST, module=nn.Sequential(nn.Flatten(), nn.LazyLinear(32), nn.ReLU())),
     ],
     "HACEClassifier": [
         dict(FAST, class_structure=Hierarchy({0: 10, 1: 10, 2: 11})),
@@ -63,8 +67,23 @@ _HACE_FIXED_CLASSES = (
     "HACEClassifier requires a hierarchy, whose leaves (0-3) define classes_ "
     "(SPEC section 1)"
 )
+# Float32 training: on this check's 15 samples (one full batch) integer
+# weights and repeated rows give predict_proba equal to ~1e-6 relative, not
+# the 1e-7 sklearn asks (the sums run over different rows). The exact
+# equivalence of the weighted loss, and of fits to 1e-5, is tested in
+# tests/test_sample_weight.py.
+_SW_FLOAT32 = (
+    "float32 training: weights and repeated rows agree to ~1e-6, not 1e-7 "
+    "(tests/test_sample_weight.py checks the equivalence)"
+)
+_SW_CHECK = {"check_sample_weight_equivalence_on_dense_data": _SW_FLOAT32}
 EXPECTED_FAILED_CHECKS = {
+    "ConveyanceClassifier": dict(_SW_CHECK),
+    "CrossEntropyClassifier": dict(_SW_CHECK),
+    "AverageKClassifier": dict(_SW_CHECK),
+    "EMDOrdinalRegressor": dict(_SW_CHECK),
     "HACEClassifier": {
+        **_SW_CHECK,
         "check_classifiers_classes": _HACE_FIXED_CLASSES
         + ": this check fits string labels ('one', 'two', ...) that are not leaves.",
         "check_classifiers_train": _HACE_FIXED_CLASSES

@@ -7,7 +7,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._conveyance import _check_weight, _upcast
+from ..utils.validation import check_positive_scalar
+from ._conveyance import _upcast
 from ._reduction import check_logits_target, check_reduction, reduce_loss
 
 __all__ = ["AverageKLoss", "average_k_loss"]
@@ -120,7 +121,7 @@ def average_k_loss(
             f"{tuple(logits_softmax.shape)}, got {tuple(logits_multilabel.shape)}."
         )
     check_reduction(reduction)
-    alpha = _check_weight(alpha, "alpha")
+    alpha = check_positive_scalar(alpha, "alpha")
     k = _check_k(k)
     n_samples, n_classes = logits_softmax.shape
     if not k < n_classes:
@@ -202,7 +203,7 @@ class AverageKLoss(nn.Module):
     def __init__(self, k, *, alpha=1.0, reduction="mean"):
         super().__init__()
         self.k = _check_k(k)
-        self.alpha = _check_weight(alpha, "alpha")
+        self.alpha = check_positive_scalar(alpha, "alpha")
         self.reduction = check_reduction(reduction)
 
     def extra_repr(self):

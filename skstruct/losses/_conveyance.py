@@ -1,32 +1,15 @@
 """Conveyance loss: a target margin plus a plausible-set margin (arXiv 2605.28420)."""
 
 import math
-from numbers import Real
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..utils.validation import check_positive_scalar
 from ._reduction import check_logits_target, check_reduction, reduce_loss
 
 __all__ = ["ConveyanceLoss", "conveyance_loss"]
-
-
-def _check_weight(value, name, *, allow_zero=False):
-    """Return ``value`` as a float if it is finite and > 0 (>= 0), else raise.
-
-    Shared by the loss functions of this package for their scalar options.
-    """
-    bound = ">= 0" if allow_zero else "> 0"
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number {bound}, got {value!r}.")
-    value = float(value)
-    if not (math.isfinite(value) and (value >= 0 if allow_zero else value > 0)):
-        raise ValueError(
-            f"{name} must be a finite number {bound}, got {name}={value!r}; "
-            f"pass for example {name}=1.0."
-        )
-    return value
 
 
 def _upcast(logits):
@@ -200,8 +183,8 @@ def _conveyance(logits, target, plausible, others, alpha, beta, reduction):
     """Validate, then run the loss with dense rows of Q or the index ``others``."""
     check_logits_target(logits, target)
     check_reduction(reduction)
-    log_alpha = math.log(_check_weight(alpha, "alpha"))
-    log_beta = math.log(_check_weight(beta, "beta"))
+    log_alpha = math.log(check_positive_scalar(alpha, "alpha"))
+    log_beta = math.log(check_positive_scalar(beta, "beta"))
     n_classes = logits.shape[1]
     if n_classes == 0:
         raise ValueError("logits must have at least one class, got shape (n, 0).")
@@ -362,8 +345,8 @@ class ConveyanceLoss(nn.Module):
 
     def __init__(self, plausible, *, alpha=0.1, beta=10.0, reduction="mean"):
         super().__init__()
-        self.alpha = _check_weight(alpha, "alpha")
-        self.beta = _check_weight(beta, "beta")
+        self.alpha = check_positive_scalar(alpha, "alpha")
+        self.beta = check_positive_scalar(beta, "beta")
         self.reduction = check_reduction(reduction)
         plausible = torch.as_tensor(plausible)
         if plausible.ndim != 2 or plausible.shape[0] != plausible.shape[1]:

@@ -4,7 +4,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._conveyance import _check_weight, _upcast
+from ..utils.validation import check_positive_scalar
+from ._conveyance import _upcast
 from ._reduction import check_logits_target, check_reduction, reduce_loss
 
 __all__ = ["EMD2GroundLoss", "EMD2Loss", "emd2_ground_loss", "emd2_loss"]
@@ -115,7 +116,7 @@ def emd2_loss(logits, target, *, rank=None, ce_weight=0.0, reduction="mean"):
     """
     check_logits_target(logits, target)
     check_reduction(reduction)
-    ce_weight = _check_weight(ce_weight, "ce_weight", allow_zero=True)
+    ce_weight = check_positive_scalar(ce_weight, "ce_weight", allow_zero=True)
     z = _upcast(logits)
     n_samples, n_classes = z.shape
     target = target.long()
@@ -207,9 +208,9 @@ def emd2_ground_loss(
     """
     check_logits_target(logits, target)
     check_reduction(reduction)
-    omega = _check_weight(omega, "omega")
-    mu = _check_weight(mu, "mu", allow_zero=True)
-    ce_weight = _check_weight(ce_weight, "ce_weight", allow_zero=True)
+    omega = check_positive_scalar(omega, "omega")
+    mu = check_positive_scalar(mu, "mu", allow_zero=True)
+    ce_weight = check_positive_scalar(ce_weight, "ce_weight", allow_zero=True)
     z = _upcast(logits)
     n_classes = z.shape[1]
     if not isinstance(distance, torch.Tensor):
@@ -265,7 +266,7 @@ class EMD2Loss(nn.Module):
 
     def __init__(self, rank=None, *, ce_weight=0.0, reduction="mean"):
         super().__init__()
-        self.ce_weight = _check_weight(ce_weight, "ce_weight", allow_zero=True)
+        self.ce_weight = check_positive_scalar(ce_weight, "ce_weight", allow_zero=True)
         self.reduction = check_reduction(reduction)
         self.register_buffer("rank", None if rank is None else _check_permutation(rank))
 
@@ -338,9 +339,9 @@ class EMD2GroundLoss(nn.Module):
 
     def __init__(self, distance, *, omega=2.0, mu=0.0, ce_weight=1.0, reduction="mean"):
         super().__init__()
-        self.omega = _check_weight(omega, "omega")
-        self.mu = _check_weight(mu, "mu", allow_zero=True)
-        self.ce_weight = _check_weight(ce_weight, "ce_weight", allow_zero=True)
+        self.omega = check_positive_scalar(omega, "omega")
+        self.mu = check_positive_scalar(mu, "mu", allow_zero=True)
+        self.ce_weight = check_positive_scalar(ce_weight, "ce_weight", allow_zero=True)
         self.reduction = check_reduction(reduction)
         distance = torch.as_tensor(distance, dtype=torch.float32)
         if distance.ndim != 2 or distance.shape[0] != distance.shape[1]:

@@ -1,27 +1,15 @@
 """Bag cross-entropy plus the Conveyance loss on instances, for padded bag batches."""
 
-import math
-from numbers import Real
 
 import torch
 from torch import nn
 from torch.nn import functional as F
 
+from ..utils.validation import check_positive_scalar
 from ._conveyance import conveyance_loss
+from ._reduction import check_reduction, reduce_loss
 
 __all__ = ["MILConveyanceLoss"]
-
-
-def _check_weight(value, name, *, allow_zero=False):
-    """Return ``value`` as a float if it is a finite real > 0 (or >= 0), else raise."""
-    bound = ">= 0" if allow_zero else "> 0"
-    if isinstance(value, bool) or not isinstance(value, Real):
-        raise TypeError(f"{name} must be a real number {bound}, got {value!r}.")
-    value = float(value)
-    ok = value >= 0 if allow_zero else value > 0
-    if not (ok and math.isfinite(value)):
-        raise ValueError(f"{name} must be a finite number {bound}, got {name}={value!r}.")
-    return value
 
 
 class MILConveyanceLoss(nn.Module):
@@ -52,6 +40,10 @@ class MILConveyanceLoss(nn.Module):
         Weight of the plausible-set odds of the instance Conveyance loss.
     instance_weight : float, default=1.0
         Weight of the instance term; ``0`` trains the bag head only.
+    reduction : {'mean', 'sum', 'none'}, default='mean'
+        ``'none'`` returns one loss per bag, ``CE(bag_b) + instance_weight *
+        mean_k conveyance(z_bk)`` (what :class:`SampleWeightedLoss` weighs
+        with per-bag sample weights); ``'mean'`` is their mean.
 
     See Also
     --------
@@ -70,11 +62,12 @@ class MILConveyanceLoss(nn.Module):
     tensor(3.3470)
     """
 
-    def __init__(self, plausible, *, alpha=1.0, beta=1.0, instance_weight=1.0):
+    def __init__(self, plausible, *, alpha=1.0, beta=1.0, instance_weight=1.0, reduction="mean"):
         super().__init__()
-        self.alpha = _check_weight(alpha, "alpha")
-        self.beta = _check_weight(beta, "beta")
-        self.instance_weight = _check_weight(instance_weight, "instance_weight", allow_zero=True)
+        self.reduction = check_reduction(reduction)
+        self.alpha = check_positive_scalar(alpha, "alpha")
+        self.beta = check_positive_scalar(beta, "beta")
+        self.instance_weight = check_positive_scalar(instance_weight, "instance_weight", allow_zero=True)
         if not isinstance(plausible, torch.Tensor):
             plausible = torch.tensor(plausible)  # a copy: read-only arrays are fine
         if plausible.ndim != 2 or plausible.shape[0] != plausible.shape[1]:
@@ -90,6 +83,7 @@ class MILConveyanceLoss(nn.Module):
         return (
             f"n_classes={self.plausible.shape[0]}, alpha={self.alpha}, "
             f"beta={self.beta}, instance_weight={self.instance_weight}"
+            + ("" if self.reduction == "mean" else f", reduction={self.reduction!r}")
         )
 
     def forward(self, output, target):
@@ -107,10 +101,13 @@ class MILConveyanceLoss(nn.Module):
         Returns
         -------
         loss : torch.Tensor
-            A scalar.
+            A scalar, or shape (B,) when ``reduction='none'``.
         """
         bag_logits, instance_logits, _, padding_mask = output
         target = target.long()
+        if self.reduction != "mean":
+            return reduce_loss(self._per_bag(bag_logits, instance_logits, padding_mask, target),
+                               self.reduction)
         loss = F.cross_entropy(bag_logits, target)
         if self.instance_weight == 0:
             return loss
@@ -138,3 +135,24 @@ class MILConveyanceLoss(nn.Module):
             weights = (1.0 / (counts.to(per_instance.dtype) * n_bags)).repeat_interleave(counts)
             instance_loss = (per_instance * weights).sum()
         return loss + self.instance_weight * instance_loss
+
+    def _per_bag(self, bag_logits, instance_logits, padding_mask, target):
+        """Loss of each bag: its CE plus the mean instance loss of its real instances."""
+        loss = F.cross_entropy(bag_logits, target, reduction="none")
+        if self.instance_weight == 0:
+            return loss
+        n_bags, n_max, n_classes = instance_logits.shape
+        valid = ~padding_mask
+        counts = valid.sum(1)
+        per_instance = conveyance_loss(
+            instance_logits[valid],
+            target.repeat_interleave(counts),
+            self.plausible,
+            alpha=self.alpha,
+            beta=self.beta,
+            reduction="none",
+        )
+        bag_of = torch.arange(n_bags, device=target.device).repeat_interleave(counts)
+        sums = torch.zeros(n_bags, dtype=per_instance.dtype, device=per_instance.device)
+        sums = sums.index_add(0, bag_of, per_instance)
+        return loss + self.instance_weight * sums / counts.to(per_instance.dtype)

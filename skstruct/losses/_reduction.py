@@ -50,3 +50,73 @@ def check_logits_target(logits, target, *, name="logits"):
         raise TypeError(
             f"target must hold integer class indices, got dtype {target.dtype}."
         )
+
+
+def weighted_mean(per_sample, sample_weight):
+    """``sum(w * loss) / sum(w)``: the loss of rows repeated ``w`` times.
+
+    With integer weights this equals the plain mean over the batch in which
+    row ``i`` appears ``w_i`` times (the sum of the weights plays the batch
+    size). The weights are cast to the loss dtype; rows of weight 0 do not
+    count.
+    """
+    weight = sample_weight.to(per_sample.dtype)
+    return (per_sample * weight).sum() / weight.sum()
+
+
+class SampleWeightedLoss(torch.nn.Module):
+    """Per-sample weights for any loss module that offers ``reduction='none'``.
+
+    ``criterion`` is switched to ``reduction='none'``; ``forward(output,
+    target)`` takes ``target`` either as a tensor (plain mean over the batch)
+    or as a pair ``(target, sample_weight)`` (the :func:`weighted_mean`). The
+    loss itself stays a pure torch function of logits and targets: the
+    weighting is this wrapper's only job. The estimators use it when
+    ``fit`` gets non-uniform ``sample_weight`` or a ``class_weight``.
+
+    Parameters
+    ----------
+    criterion : torch.nn.Module
+        A loss module with a ``reduction`` attribute read at each forward
+        (every loss of :mod:`skstruct.losses`, and torch's).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skstruct.losses import ConveyanceLoss, SampleWeightedLoss
+    >>> loss = SampleWeightedLoss(ConveyanceLoss(torch.eye(3, dtype=torch.bool)))
+    >>> z, t = torch.zeros(2, 3), torch.tensor([0, 1])
+    >>> bool(torch.isclose(loss(z, (t, torch.tensor([2.0, 0.0]))), loss(z[:1], t[:1])))
+    True
+    """
+
+    def __init__(self, criterion):
+        super().__init__()
+        if not hasattr(criterion, "reduction"):
+            raise TypeError(
+                f"{type(criterion).__name__} has no 'reduction' attribute; "
+                "sample weights need a loss that returns one value per sample "
+                "with reduction='none'."
+            )
+        criterion.reduction = "none"
+        self.criterion = criterion
+
+    def forward(self, output, target):
+        """Return the (weighted) mean of the per-sample losses.
+
+        Parameters
+        ----------
+        output : torch.Tensor or tuple of torch.Tensor
+            What the wrapped criterion takes.
+        target : torch.Tensor or tuple of (torch.Tensor, torch.Tensor)
+            Targets, or ``(targets, sample_weight)``.
+
+        Returns
+        -------
+        loss : torch.Tensor
+            A scalar.
+        """
+        if isinstance(target, (tuple, list)):
+            target, sample_weight = target
+            return weighted_mean(self.criterion(output, target), sample_weight)
+        return self.criterion(output, target).mean()

@@ -20,6 +20,7 @@ import numpy as np
 from ..exceptions import StructureError
 from ..structures import check_structure
 from ..utils._sklearn_compat import Interval, StrOptions, validate_params
+from ..utils.validation import check_sample_weight
 from ._scorer import _register, make_structure_scorer
 
 __all__ = [
@@ -87,19 +88,8 @@ def _check_pair(y_true, y_pred, hierarchy, sample_weight):
 def _check_weight(sample_weight, n):
     if n == 0:
         raise ValueError("y_true is empty; the metric needs at least one sample.")
-    if sample_weight is None:
-        return np.ones(n)
-    w = np.asarray(sample_weight, dtype=np.float64)
-    if w.shape != (n,):
-        raise ValueError(
-            f"sample_weight must have shape ({n},), one weight per sample, got "
-            f"shape {w.shape}."
-        )
-    if np.any(w < 0) or not np.all(np.isfinite(w)) or w.sum() <= 0:
-        raise ValueError(
-            "sample_weight must be finite and non-negative with a positive sum."
-        )
-    return w
+    w = check_sample_weight(sample_weight, n)
+    return np.ones(n) if w is None else w
 
 
 def _mean(values, weight):

@@ -26,6 +26,7 @@ from sklearn.exceptions import UndefinedMetricWarning
 from sklearn.utils.validation import check_consistent_length
 
 from ..structures import Ordinal
+from ..utils.validation import check_sample_weight
 from ._scorer import _register, make_structure_scorer
 
 __all__ = [
@@ -87,14 +88,8 @@ def _true_pred_ranks(y_true, y_pred, structure, order):
 
 
 def _weights(sample_weight, n):
-    if sample_weight is None:
-        return np.ones(n)
-    sample_weight = np.asarray(sample_weight, dtype=np.float64)
-    if sample_weight.shape != (n,):
-        raise ValueError(
-            f"sample_weight must have shape ({n},), got shape {sample_weight.shape}."
-        )
-    return sample_weight
+    w = check_sample_weight(sample_weight, n)
+    return np.ones(n) if w is None else w
 
 
 def mean_absolute_rank_error(y_true, y_pred, *, structure=None, order=None, sample_weight=None):

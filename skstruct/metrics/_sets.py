@@ -21,8 +21,11 @@ name                      metric
 ========================  =============================================
 """
 
+import warnings
+
 import numpy as np
 
+from ..utils.validation import check_sample_weight
 from ._scorer import _register, make_structure_scorer
 
 __all__ = [
@@ -52,6 +55,19 @@ def _check_sets(y_sets):
             )
         sets = sets.astype(bool)
     return sets
+
+
+def _weights(sample_weight, n):
+    w = check_sample_weight(sample_weight, n)
+    return np.ones(n) if w is None else w
+
+
+def _average(values, sample_weight):
+    """Weighted mean of ``values`` (plain mean when ``sample_weight`` is None)."""
+    values = np.asarray(values, dtype=np.float64)
+    if sample_weight is None:
+        return float(np.mean(values))
+    return float(np.average(values, weights=_weights(sample_weight, len(values))))
 
 
 def _check_sets_and_labels(y_true, y_sets, classes):
@@ -84,7 +100,11 @@ def _check_sets_and_labels(y_true, y_sets, classes):
     sorted_classes = classes[order]
     try:
         pos = np.clip(np.searchsorted(sorted_classes, y_true), 0, n_classes - 1)
-        unknown = sorted_classes[pos] != y_true
+        with warnings.catch_warnings():  # numpy < 1.25 warns for str vs int
+            warnings.simplefilter("ignore", (FutureWarning, DeprecationWarning))
+            unknown = np.asarray(sorted_classes[pos] != y_true)
+        if unknown.shape != y_true.shape:  # numpy < 1.25: one scalar for str vs int
+            raise TypeError
     except TypeError:  # labels not comparable with classes (e.g. str vs int)
         pos = np.zeros(len(y_true), dtype=np.intp)
         unknown = np.ones(len(y_true), dtype=bool)
@@ -97,7 +117,7 @@ def _check_sets_and_labels(y_true, y_sets, classes):
     return sets, order[pos], classes
 
 
-def set_coverage(y_true, y_sets, *, classes=None):
+def set_coverage(y_true, y_sets, *, classes=None, sample_weight=None):
     """Fraction of samples whose true label is in the predicted set.
 
     Called average-K accuracy when the sets come from an average-K rule and
@@ -112,6 +132,8 @@ def set_coverage(y_true, y_sets, *, classes=None):
     classes : array-like of shape (n_classes,), default=None
         Label of each column (the estimator's ``classes_``); ``None`` means
         the labels are column indices.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples (a weighted mean; ``None``: equal weights).
 
     Returns
     -------
@@ -127,10 +149,10 @@ def set_coverage(y_true, y_sets, *, classes=None):
     0.5
     """
     sets, idx, _ = _check_sets_and_labels(y_true, y_sets, classes)
-    return float(np.mean(sets[np.arange(len(idx)), idx]))
+    return _average(sets[np.arange(len(idx)), idx], sample_weight)
 
 
-def average_k_accuracy(y_true, y_sets, *, classes=None):
+def average_k_accuracy(y_true, y_sets, *, classes=None, sample_weight=None):
     """Average-K accuracy: the fraction of samples whose label is in its set.
 
     The metric of average-K classification (Garcin et al., 2025), reported
@@ -145,6 +167,8 @@ def average_k_accuracy(y_true, y_sets, *, classes=None):
         Predicted sets, columns aligned with ``classes``.
     classes : array-like of shape (n_classes,), default=None
         Label of each column; ``None`` means the labels are column indices.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples (a weighted mean; ``None``: equal weights).
 
     Returns
     -------
@@ -158,10 +182,10 @@ def average_k_accuracy(y_true, y_sets, *, classes=None):
     >>> average_k_accuracy([0, 2], np.array([[1, 1, 0], [0, 0, 1]]))
     1.0
     """
-    return set_coverage(y_true, y_sets, classes=classes)
+    return set_coverage(y_true, y_sets, classes=classes, sample_weight=sample_weight)
 
 
-def mean_set_size(y_true, y_sets, *, classes=None):
+def mean_set_size(y_true, y_sets, *, classes=None, sample_weight=None):
     """Mean number of classes per predicted set.
 
     Parameters
@@ -172,6 +196,8 @@ def mean_set_size(y_true, y_sets, *, classes=None):
         Predicted sets.
     classes : array-like of shape (n_classes,), default=None
         Ignored (present for the scorer protocol).
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples (a weighted mean; ``None``: equal weights).
 
     Returns
     -------
@@ -186,10 +212,10 @@ def mean_set_size(y_true, y_sets, *, classes=None):
     1.5
     """
     sets = _check_sets(y_sets)
-    return float(np.mean(sets.sum(axis=1)))
+    return _average(sets.sum(axis=1), sample_weight)
 
 
-def singleton_rate(y_true, y_sets, *, classes=None):
+def singleton_rate(y_true, y_sets, *, classes=None, sample_weight=None):
     """Fraction of sets with exactly one class.
 
     Parameters
@@ -200,6 +226,8 @@ def singleton_rate(y_true, y_sets, *, classes=None):
         Predicted sets.
     classes : array-like of shape (n_classes,), default=None
         Ignored (present for the scorer protocol).
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples (a weighted mean; ``None``: equal weights).
 
     Returns
     -------
@@ -214,10 +242,10 @@ def singleton_rate(y_true, y_sets, *, classes=None):
     0.5
     """
     sets = _check_sets(y_sets)
-    return float(np.mean(sets.sum(axis=1) == 1))
+    return _average(sets.sum(axis=1) == 1, sample_weight)
 
 
-def empty_rate(y_true, y_sets, *, classes=None):
+def empty_rate(y_true, y_sets, *, classes=None, sample_weight=None):
     """Fraction of empty sets (possible with a plain score threshold).
 
     Parameters
@@ -228,6 +256,8 @@ def empty_rate(y_true, y_sets, *, classes=None):
         Predicted sets.
     classes : array-like of shape (n_classes,), default=None
         Ignored (present for the scorer protocol).
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples (a weighted mean; ``None``: equal weights).
 
     Returns
     -------
@@ -242,10 +272,10 @@ def empty_rate(y_true, y_sets, *, classes=None):
     0.5
     """
     sets = _check_sets(y_sets)
-    return float(np.mean(sets.sum(axis=1) == 0))
+    return _average(sets.sum(axis=1) == 0, sample_weight)
 
 
-def coverage_per_class(y_true, y_sets, *, classes=None):
+def coverage_per_class(y_true, y_sets, *, classes=None, sample_weight=None):
     """Coverage computed separately on the samples of each true class.
 
     Parameters
@@ -256,6 +286,8 @@ def coverage_per_class(y_true, y_sets, *, classes=None):
         Predicted sets, columns aligned with ``classes``.
     classes : array-like of shape (n_classes,), default=None
         Label of each column; ``None`` means the labels are column indices.
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples (a weighted mean; ``None``: equal weights).
 
     Returns
     -------
@@ -274,15 +306,16 @@ def coverage_per_class(y_true, y_sets, *, classes=None):
     sets, idx, classes = _check_sets_and_labels(y_true, y_sets, classes)
     hit = sets[np.arange(len(idx)), idx]
     n_classes = sets.shape[1]
-    counts = np.bincount(idx, minlength=n_classes)
-    hits = np.bincount(idx, weights=hit, minlength=n_classes)
+    w = _weights(sample_weight, len(idx))
+    counts = np.bincount(idx, weights=w, minlength=n_classes)
+    hits = np.bincount(idx, weights=hit * w, minlength=n_classes)
     out = {}
     for j, label in enumerate(classes.tolist()):
         out[label] = float(hits[j] / counts[j]) if counts[j] else float("nan")
     return out
 
 
-def size_stratified_coverage(y_true, y_sets, *, classes=None, bins=None):
+def size_stratified_coverage(y_true, y_sets, *, classes=None, bins=None, sample_weight=None):
     """Coverage grouped by the size of the predicted set.
 
     Large sets cover easily; a rule can reach its overall coverage while
@@ -303,6 +336,8 @@ def size_stratified_coverage(y_true, y_sets, *, classes=None, bins=None):
         bin edges ``e_0 < e_1 < ...``; group ``(e_i, e_{i+1})`` holds the
         sizes ``e_i <= size < e_{i+1}`` (keys are such tuples; sizes outside
         every bin are dropped).
+    sample_weight : array-like of shape (n_samples,), default=None
+        Weights of the samples (a weighted mean; ``None``: equal weights).
 
     Returns
     -------
@@ -323,10 +358,13 @@ def size_stratified_coverage(y_true, y_sets, *, classes=None, bins=None):
     sets, idx, _ = _check_sets_and_labels(y_true, y_sets, classes)
     hit = sets[np.arange(len(idx)), idx]
     sizes = sets.sum(axis=1)
+    w = _weights(sample_weight, len(idx))
     out = {}
     if bins is None:
         for size in np.unique(sizes):
-            out[int(size)] = float(np.mean(hit[sizes == size]))
+            mask = (sizes == size) & (w > 0)
+            if np.any(mask):
+                out[int(size)] = _average(hit[mask], w[mask])
         return out
     edges = np.asarray(bins)
     if edges.ndim != 1 or len(edges) < 2 or np.any(np.diff(edges) <= 0):
@@ -335,9 +373,9 @@ def size_stratified_coverage(y_true, y_sets, *, classes=None, bins=None):
             f"[0, 2, 5, n_classes + 1]; got {bins!r}."
         )
     for low, high in zip(edges[:-1].tolist(), edges[1:].tolist()):
-        mask = (sizes >= low) & (sizes < high)
+        mask = (sizes >= low) & (sizes < high) & (w > 0)
         if np.any(mask):
-            out[(low, high)] = float(np.mean(hit[mask]))
+            out[(low, high)] = _average(hit[mask], w[mask])
     return out
 
 

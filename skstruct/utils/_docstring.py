@@ -45,6 +45,37 @@ _SHARED = {
         ``set_rule='conformal'``).""",
     "n_iter_no_change": """n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.""",
+    "class_weight": """class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes in the training loss, as in sklearn's
+        classifiers: a dict ``{label: weight}`` (labels it omits weigh 1),
+        ``'balanced'`` (``n_samples / (n_classes * count(label))`` over the
+        labels in y, :func:`sklearn.utils.class_weight.compute_sample_weight`)
+        or ``None``. Multiplies ``sample_weight`` of ``fit``.""",
+    "optimizer_kwargs": """optimizer_kwargs : dict or None, default=None
+        Further keyword arguments of the optimizer, e.g. ``{'momentum': 0.9,
+        'nesterov': True}`` for ``'sgd'`` or ``{'betas': (0.9, 0.99)}`` for
+        Adam (``lr`` and ``weight_decay`` have their own parameters). One
+        parameter, so ``GridSearchCV`` can search
+        ``optimizer_kwargs=[{'momentum': 0.0}, {'momentum': 0.9}]``.""",
+    "lr_schedule": """lr_schedule : {'cosine', 'step'} or None, default=None
+        Learning-rate schedule over the ``max_epochs`` epochs, stepped once
+        per epoch: ``'cosine'`` anneals from ``lr`` to 0
+        (``CosineAnnealingLR(T_max=max_epochs)``), ``'step'`` divides it by 10
+        after every third of the epochs (``StepLR(max_epochs // 3,
+        gamma=0.1)``). Other schedules: pass a
+        ``skorch.callbacks.LRScheduler`` in ``callbacks``.""",
+    "callbacks": """callbacks : list of skorch callbacks or None, default=None
+        Extra skorch callbacks (``Checkpoint``, ``LRScheduler``,
+        ``EpochTimer``, loggers, ...), as objects or ``(name, callback)``
+        pairs. Each ``fit`` uses deep copies (the objects passed are never
+        changed); the fitted ones are in ``net_.callbacks_``. They run after
+        the estimator's own callbacks.""",
+    "warm_start": """warm_start : bool, default=False
+        When True and the estimator is fitted, ``fit`` continues training
+        the current network (weights and optimizer state) for ``max_epochs``
+        more epochs on the new data instead of starting afresh; the classes
+        and the input shape must not change. ``loss_curve_`` then holds every
+        epoch so far.""",
     "decision_rule": """decision_rule : {'argmax', 'min_expected_cost'}, default='argmax'
         How ``predict`` turns probabilities into a label. ``'min_expected_cost'``
         returns ``argmin_y sum_k p_k D[y, k] ** decision_power`` with ``D`` the

@@ -142,3 +142,31 @@ class BatchIterator:
         for start in range(0, len(order), self.batch_size):
             batch = self.dataset.get_batch(order[start : start + self.batch_size])
             yield batch if self.device is None else to_device(batch, self.device)
+
+
+class WeightedDataset(Dataset):
+    """A dataset with ``get_batch`` whose targets carry per-sample weights.
+
+    ``get_batch(indices)`` returns ``(X, (y, weight))``: the batch of the
+    wrapped dataset with its targets paired with the weights of the same
+    rows, which :class:`~skstruct.losses.SampleWeightedLoss` reads. The
+    wrapped dataset is not changed (the bags of MIL keep their padding).
+    """
+
+    def __init__(self, dataset, sample_weight):
+        self.dataset = dataset
+        self.sample_weight = torch.as_tensor(np.asarray(sample_weight, dtype=np.float32))
+        if len(self.sample_weight) != len(dataset):
+            raise ValueError(
+                f"{len(self.sample_weight)} weights for a dataset of {len(dataset)} samples."
+            )
+
+    def __len__(self):
+        return len(self.dataset)
+
+    def __getitem__(self, i):
+        return self.get_batch(torch.as_tensor([i]))
+
+    def get_batch(self, indices):
+        Xb, yb = self.dataset.get_batch(indices)
+        return Xb, (yb, self.sample_weight[torch.as_tensor(indices)])
