@@ -267,7 +267,17 @@ def fit_and_score(dataset, outer, fold, method_name, method, train, test, seed, 
     return [dict(dataset=dataset, outer=outer, fold=fold, method=method_name, **r) for r in rows]
 
 
-def build_tasks(stage, datasets, n_outer, n_inner):
+def cached_fit_and_score(cache, dataset, outer, fold, method_name, *args):
+    """:func:`fit_and_score` whose rows are kept in ``cache`` (a rerun resumes)."""
+    path = Path(cache) / f"{dataset}_{outer}_{fold}_{method_name}.json".replace(" ", "_")
+    if path.exists():
+        return json.loads(path.read_text())
+    rows = fit_and_score(dataset, outer, fold, method_name, *args)
+    path.write_text(json.dumps(rows, default=float))
+    return rows
+
+
+def build_tasks(stage, datasets, n_outer, n_inner, cache):
     from joblib import delayed
     from sklearn.model_selection import StratifiedKFold
 
@@ -284,8 +294,8 @@ def build_tasks(stage, datasets, n_outer, n_inner):
                 for f, (itr, iva) in enumerate(skf.split(np.zeros(len(train)), y_tr)):
                     for mname, cfg in grid(kind, structure).items():
                         method = "CE" if cfg is None else cfg
-                        tasks.append(delayed(fit_and_score)(
-                            name, o, f, mname, method, train[itr], train[iva], seed,
+                        tasks.append(delayed(cached_fit_and_score)(
+                            cache, name, o, f, mname, method, train[itr], train[iva], seed,
                             y_tr[itr] if noisy else None))
             else:
                 methods = ["CE", "Conv-auto", "Conv-paper"]
@@ -294,7 +304,8 @@ def build_tasks(stage, datasets, n_outer, n_inner):
                 elif kind == "ordinal":
                     methods += ["EMD", "CORAL", "mord-AT", "mord-IT"]
                 for m in methods:
-                    tasks.append(delayed(fit_and_score)(name, o, "test", m, m, train, test, seed,
+                    tasks.append(delayed(cached_fit_and_score)(cache, name, o, "test", m, m,
+                                                               train, test, seed,
                                                         y_tr if noisy else None))
     return tasks
 
@@ -420,7 +431,11 @@ def main(argv=None):
     os.environ.setdefault("OMP_NUM_THREADS", "1")
     from joblib import Parallel
 
-    tasks = build_tasks(args.stage, args.datasets, args.outer, args.inner)
+    # per-fit rows are cached (git-ignored) so that an interrupted run resumes;
+    # delete the folder after changing the code
+    cache = HERE / "results" / f"cache_{args.stage}"
+    cache.mkdir(parents=True, exist_ok=True)
+    tasks = build_tasks(args.stage, args.datasets, args.outer, args.inner, cache)
     print(f"{args.stage}: {len(tasks)} fits on {args.datasets}", flush=True)
     start = time.perf_counter()
     results = Parallel(n_jobs=args.n_jobs, verbose=5)(tasks)
