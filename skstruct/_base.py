@@ -163,9 +163,19 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         kind = getattr(self.structure_, "kind", None)
         return {"ordinal": "interval", "hierarchy": "node"}.get(kind, "threshold")
 
+    def _needs_calibration_rows(self):
+        """Whether ``predict_set`` needs calibration rows held out at fit (hook).
+
+        Conformal sets always do. Average-K sets do unless the threshold does
+        not depend on data (``set_size=1`` with the prediction forced in).
+        """
+        if self.set_rule == "conformal":
+            return True
+        return bool(self.set_size > 1 or not self._sets_include_prediction)
+
     def _needs_holdout(self):
-        """Whether fit holds out a validation split (hook)."""
-        return bool(self.early_stopping or self.set_rule == "conformal")
+        """Whether fit holds out any rows (early stopping or calibration)."""
+        return bool(self.early_stopping or self._needs_calibration_rows())
 
     def _decision_rules(self):
         """Named decision rules: each maps probabilities to column indices."""
@@ -230,7 +240,11 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
 
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        train_idx, valid_idx = self._holdout_indices(y_enc, seed)
+        train_idx, valid_idx, cal_idx = self._holdout_indices(y_enc, seed)
+        # skorch reports a validation loss on the early-stopping split or, if
+        # there is none, on the calibration split (monitoring only: nothing
+        # is chosen from it, so the calibration rows stay unseen).
+        monitor_idx = valid_idx if valid_idx is not None else cal_idx
 
         with seeded(seed, device):
             example = self._make_dataset(self._take(X, train_idx[:2])).get_batch(
@@ -240,8 +254,8 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
             criterion = self._make_criterion()
             train_ds = self._make_dataset(self._take(X, train_idx), y_enc[train_idx])
             valid_ds = None
-            if valid_idx is not None:
-                valid_ds = self._make_dataset(self._take(X, valid_idx), y_enc[valid_idx])
+            if monitor_idx is not None:
+                valid_ds = self._make_dataset(self._take(X, monitor_idx), y_enc[monitor_idx])
             generator = torch.Generator().manual_seed(seed)
             self.net_ = self._make_net(module, criterion, device, valid_ds, generator)
             self.net_.fit(train_ds, None)
@@ -254,36 +268,40 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         self.loss_curve_ = [float(v) for v in history[:, "train_loss"]]
         if valid_ds is not None:
             self.validation_loss_curve_ = [float(v) for v in history[:, "valid_loss"]]
-            cal_X, cal_y = self._take(X, valid_idx), y_enc[valid_idx]
-        else:
-            # No hold-out: average-K sets are calibrated on the training data
-            # (set_rule='conformal' always holds out, see _needs_holdout).
-            cal_X, cal_y = X, y_enc
-        self._calibrate_sets(cal_X, cal_y)
+        # Calibrate on rows the network neither trained on nor stopped on;
+        # without calibration rows the threshold does not depend on data.
+        cal_rows = cal_idx if cal_idx is not None else train_idx
+        self._calibrate_sets(self._take(X, cal_rows), y_enc[cal_rows])
         return self
 
     def _holdout_indices(self, y_enc, seed):
+        """Disjoint ``(train, early_stopping, calibration)`` row indices.
+
+        Each held-out part has ``ceil(validation_fraction * n)`` rows, drawn
+        stratified and seeded; a part that is not needed is ``None``. The
+        early-stopping split is drawn first (the same rows as without
+        calibration), the calibration split from the remaining rows, so the
+        rows that calibrate ``predict_set`` are never trained on nor used to
+        pick the epoch.
+        """
         n = len(y_enc)
-        all_idx = np.arange(n)
-        if not self._needs_holdout():
-            return all_idx, None
-        n_valid = int(np.ceil(self.validation_fraction * n))
-        if n_valid < 1 or n - n_valid < 1:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves an empty "
-                f"training or validation set with {n} samples; use more data or "
-                "set early_stopping=False."
-            )
-        try:
-            splitter = StratifiedShuffleSplit(
-                n_splits=1, test_size=n_valid, random_state=seed
-            )
-            train_idx, valid_idx = next(splitter.split(all_idx, y_enc))
-        except ValueError:
-            # A class with one member, or fewer validation slots than classes.
-            splitter = ShuffleSplit(n_splits=1, test_size=n_valid, random_state=seed)
-            train_idx, valid_idx = next(splitter.split(all_idx))
-        return np.sort(train_idx), np.sort(valid_idx)
+        rest = np.arange(n)
+        n_held = int(np.ceil(self.validation_fraction * n))
+        parts = []
+        for needed in (self.early_stopping, self._needs_calibration_rows()):
+            if not needed:
+                parts.append(None)
+                continue
+            if n_held < 1 or len(rest) - n_held < 1:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} leaves an "
+                    f"empty training, validation or calibration set with {n} "
+                    "samples; use more data, a different validation_fraction or "
+                    "set early_stopping=False."
+                )
+            rest, held = _split_off(rest, y_enc, n_held, seed)
+            parts.append(held)
+        return rest, parts[0], parts[1]
 
     def _make_net(self, module, criterion, device, valid_ds, generator):
         optimizer = self.optimizer
@@ -593,6 +611,18 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_class = True
         tags.non_deterministic = False
         return tags
+
+
+def _split_off(idx, y_enc, n_held, seed):
+    """Split ``n_held`` of the rows ``idx`` off, stratified by ``y_enc`` when possible."""
+    try:
+        splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_held, random_state=seed)
+        keep, held = next(splitter.split(idx, y_enc[idx]))
+    except ValueError:
+        # A class with one member, or fewer held-out slots than classes.
+        splitter = ShuffleSplit(n_splits=1, test_size=n_held, random_state=seed)
+        keep, held = next(splitter.split(idx))
+    return np.sort(idx[keep]), np.sort(idx[held])
 
 
 def _silent(*args, **kwargs):

@@ -12,6 +12,7 @@ from .exceptions import StructureError
 from .losses import EMD2Loss
 from .sets import calibrate_interval_level, intervals_at_level, intervals_to_mask
 from .structures import Ordinal, check_structure
+from .structures._validation import warn_alphabetical_order
 from .utils._docstring import fill_doc
 from .utils._sklearn_compat import Interval, StrOptions
 
@@ -47,6 +48,7 @@ def _ordinal_from_labels(y, class_structure):
             "at least 2 levels: add samples of other levels, or pass "
             "class_structure=Ordinal([...]) with the whole scale."
         )
+    warn_alphabetical_order(values, class_structure)
     return Ordinal(values)
 
 
@@ -80,8 +82,10 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
     ----------
     class_structure : 'ordinal', Ordinal, list of labels or None, default='ordinal'
         The ordinal scale. ``'ordinal'`` or ``None``: the sorted distinct
-        labels of ``y`` (numbers sort numerically, strings alphabetically;
-        labels that cannot be sorted together raise). An
+        labels of ``y`` (numbers sort numerically; strings alphabetically,
+        with a :class:`~skstruct.exceptions.SkstructWarning` naming the order
+        used, since ``['poor', 'fair', 'good']`` would become fair < good <
+        poor; labels that cannot be sorted together raise). An
         :class:`~skstruct.structures.Ordinal` or a flat list of labels from
         lowest to highest fixes the scale and ``classes_``, so a CV fold that
         lacks a level still gets its column; a label of ``y`` outside the

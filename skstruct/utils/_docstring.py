@@ -41,8 +41,11 @@ _SHARED = {
         seeded) and stop when the validation loss has not improved for
         ``n_iter_no_change`` epochs, restoring the best weights.""",
     "validation_fraction": """validation_fraction : float, default=0.1
-        Fraction held out when a validation split is used (early stopping or
-        ``set_rule='conformal'``).""",
+        Size of each held-out split, as a fraction of the training data
+        (stratified, seeded): the early-stopping split (``early_stopping=True``)
+        and the calibration split of ``predict_set`` (``set_rule='conformal'``,
+        or ``'average_k'`` with ``set_size > 1``). The two are disjoint, and the
+        network never trains on either.""",
     "n_iter_no_change": """n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.""",
     "decision_rule": """decision_rule : {'argmax', 'min_expected_cost'}, default='argmax'
@@ -56,8 +59,17 @@ _SHARED = {
         How ``predict_set`` builds sets. ``'average_k'``: one score threshold
         calibrated so that the mean set size equals ``set_size``; the
         prediction is always in its set. ``'conformal'``: split conformal
-        sets (least-ambiguous-set score) with coverage ``confidence_level``,
-        calibrated on a held-out split; with an Ordinal structure the sets
+        sets (least-ambiguous-set score) with coverage ``confidence_level``.
+        Both are calibrated at ``fit`` on a held-out split
+        (``validation_fraction`` of the rows) that the network never trains
+        on and, with early stopping, disjoint from the split that picks the
+        epoch. We chose a split over cross-fitted (out-of-fold) scores
+        because it costs one fit, not one per fold, and keeps the guarantee
+        exact: the calibration rows are exchangeable with new rows, so the
+        mean set size of ``'average_k'`` on new data equals ``set_size`` up
+        to sampling error, and ``'conformal'`` sets contain the true label
+        with probability at least ``confidence_level`` (marginally, over the
+        draw of calibration and test rows). With an Ordinal structure the sets
         are intervals of consecutive ranks around the prediction, with a
         Hierarchy the leaves under the lowest ancestor of the prediction
         whose probability reaches the calibrated level.""",
