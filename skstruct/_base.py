@@ -74,7 +74,10 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         "n_iter_no_change": [Interval(numbers.Integral, 1, None, closed="left")],
         "decision_rule": [StrOptions({"argmax", "min_expected_cost"})],
         "decision_power": [Interval(numbers.Real, 0, None, closed="neither")],
-        "set_rule": [StrOptions({"average_k", "conformal"})],
+        "set_rule": [
+            StrOptions({"average_k", "conformal"}),
+            HasMethods(["calibrate", "predict_sets"]),
+        ],
         "set_size": [Interval(numbers.Real, 1, None, closed="left")],
         "confidence_level": [Interval(numbers.Real, 0, 1, closed="neither")],
         "device": [str, torch.device],
@@ -169,7 +172,7 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         Conformal sets always do. Average-K sets do unless the threshold does
         not depend on data (``set_size=1`` with the prediction forced in).
         """
-        if self.set_rule == "conformal":
+        if not isinstance(self.set_rule, str) or self.set_rule == "conformal":
             return True
         return bool(self.set_size > 1 or not self._sets_include_prediction)
 
@@ -495,8 +498,29 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)
         return proba, self._decide(proba)
 
+    def _calibrate_strategy(self, X, y_enc):
+        """Calibrate a ``set_rule`` strategy object on ``predict_proba`` of X."""
+        if y_enc is None:
+            raise ValueError(
+                f"set_rule={self.set_rule!r} needs the true labels of the "
+                "calibration data: call calibrate(X, y)."
+            )
+        proba = self._proba_from_logits(self._output_to_logits(self._forward(X)))
+        if len(y_enc) != len(proba):
+            raise ValueError(
+                f"y has {len(y_enc)} labels but X has {len(proba)} samples; "
+                "pass the labels of the calibration samples."
+            )
+        self.set_calibrator_ = copy.deepcopy(self.set_rule).calibrate(
+            proba, y_enc, self.confidence_level
+        )
+        q = np.asarray(self.set_calibrator_.quantiles_, dtype=np.float64)
+        self.set_threshold_ = float(q[0]) if np.all(q == q[0]) else q
+
     def _calibrate_sets(self, X, y_enc):
-        if self.set_rule == "average_k":
+        if not isinstance(self.set_rule, str):
+            self._calibrate_strategy(X, y_enc)
+        elif self.set_rule == "average_k":
             if self.set_size > len(self.classes_):
                 raise ValueError(
                     f"set_size={self.set_size} exceeds the number of classes "
@@ -593,6 +617,9 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
+        if not isinstance(self.set_rule, str):
+            proba = self._proba_from_logits(self._output_to_logits(self._forward(X)))
+            return self.set_calibrator_.predict_sets(proba)
         scores, predicted = self._set_scores(X)
         if self.set_rule == "conformal" and self._conformal_set_kind() != "threshold":
             return structured_sets(

@@ -273,6 +273,16 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
                 "highest, or 'ordinal' (the sorted labels of y)."
             ) from None
 
+    def _check_params(self):
+        if not isinstance(self.set_rule, str):
+            raise ValueError(
+                f"set_rule={self.set_rule!r} builds plain subsets of the levels, "
+                "but EMDOrdinalRegressor's sets are intervals of the scale: use "
+                "set_rule='conformal' (conformal intervals) or 'average_k'. For "
+                "unstructured conformal sets on an ordinal scale use "
+                "ConveyanceClassifier or CrossEntropyClassifier with this set_rule."
+            )
+
     def _make_criterion(self):
         rank = torch.tensor(np.array(self.structure_.ranks), dtype=torch.int64)
         return EMD2Loss(rank=rank, ce_weight=float(self.ce_weight))

@@ -5,6 +5,7 @@ an entry in ``FLAT_PARAMS`` (fast settings that still learn sklearn's check
 data) and may have structured configurations in ``STRUCTURED``.
 """
 
+from skstruct.sets import RAPS, SplitConformal
 from skstruct.structures import ClassGraph, Hierarchy, Ordinal
 from skstruct.utils.discovery import all_estimators
 
@@ -86,3 +87,8 @@ def structured_instances():
         if name in estimators
         for params in configs
     ]
+
+# A set_rule strategy object (randomized RAPS, class-conditional calibration).
+STRUCTURED.setdefault("CrossEntropyClassifier", []).append(
+    dict(FAST, set_rule=SplitConformal(RAPS(randomized=True), class_conditional=True))
+)

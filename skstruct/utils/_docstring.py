@@ -55,7 +55,7 @@ _SHARED = {
         ``'argmax'``).""",
     "decision_power": """decision_power : float, default=1.0
         Exponent of the ground distance in ``'min_expected_cost'``.""",
-    "set_rule": """set_rule : {'average_k', 'conformal'}, default='average_k'
+    "set_rule": """set_rule : {'average_k', 'conformal'} or SplitConformal, default='average_k'
         How ``predict_set`` builds sets. ``'average_k'``: one score threshold
         calibrated so that the mean set size equals ``set_size``; the
         prediction is always in its set. ``'conformal'``: split conformal
@@ -72,7 +72,14 @@ _SHARED = {
         draw of calibration and test rows). With an Ordinal structure the sets
         are intervals of consecutive ranks around the prediction, with a
         Hierarchy the leaves under the lowest ancestor of the prediction
-        whose probability reaches the calibrated level.""",
+        whose probability reaches the calibrated level. A
+        :class:`~skstruct.sets.SplitConformal` strategy chooses the
+        conformity score (:class:`~skstruct.sets.LAC`,
+        :class:`~skstruct.sets.APS`, :class:`~skstruct.sets.RAPS`, randomized
+        or not) and class-conditional (Mondrian) calibration, on
+        ``predict_proba``; its sets are plain subsets of the classes
+        whatever the structure, and ``set_threshold_`` holds its quantile
+        (one per class when class-conditional).""",
     "set_size": """set_size : float, default=1.0
         Target mean set size of ``set_rule='average_k'`` (``1`` gives the
         singleton of the prediction).""",
