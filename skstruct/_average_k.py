@@ -38,9 +38,9 @@ class AverageKClassifier(_BaseStructuredClassifier):
     global threshold ``lambda`` is calibrated on held-out data so that exactly
     ``floor(k * n_cal)`` of the ``n_cal * n_classes`` calibration scores lie
     above it (midpoint of the last kept and the first dropped score). The
-    calibration data is the stratified validation split (``validation_fraction``
-    of the training data, always held out by this estimator), or whatever
-    :meth:`calibrate` is given later.
+    calibration data is a stratified split of ``validation_fraction`` of the
+    training data, always held out by this estimator and never trained on,
+    or whatever :meth:`calibrate` is given later.
 
     Parameters
     ----------
@@ -72,8 +72,9 @@ class AverageKClassifier(_BaseStructuredClassifier):
     {early_stopping}
     validation_fraction : float, default=0.1
         Fraction of the training data held out (stratified, seeded) to
-        calibrate ``predict_set``, and to monitor early stopping when
-        ``early_stopping=True``. This estimator always holds it out.
+        calibrate ``predict_set``; this estimator always holds it out. With
+        ``early_stopping=True`` a second, disjoint split of the same size
+        picks the epoch.
     {n_iter_no_change}
     {class_weight}
     {optimizer_kwargs}
@@ -120,7 +121,8 @@ class AverageKClassifier(_BaseStructuredClassifier):
     loss_curve_ : list of float
         Mean training loss per epoch.
     validation_loss_curve_ : list of float
-        Mean loss on the held-out split per epoch.
+        Mean loss per epoch on the early-stopping split, or (without early
+        stopping) on the calibration split, which is then only monitored.
     set_threshold_ : float
         Threshold of ``predict_set``, on the scale of the raw scores: the
         multi-label logits (``head='multilabel'``; the sigmoid threshold is
@@ -150,9 +152,11 @@ class AverageKClassifier(_BaseStructuredClassifier):
     larger ``k`` only lowers ``lambda``). :func:`skstruct.metrics.empty_rate`
     measures the empty sets.
 
-    The validation split both calibrates the sets and, with early stopping,
-    picks the epoch, as in the paper. For unbiased set sizes on new data,
-    call :meth:`calibrate` on data not used in training.
+    ``fit`` calibrates the sets on a held-out split of ``validation_fraction``
+    of the rows that the network never trains on; with early stopping a
+    second, disjoint split picks the epoch (the paper uses one split for
+    both, which biases the sizes). :meth:`calibrate` recalibrates on other
+    data.
 
     References
     ----------
@@ -261,8 +265,8 @@ class AverageKClassifier(_BaseStructuredClassifier):
         # Head scores are logits / log-probabilities: plain thresholds only.
         return "threshold"
 
-    def _needs_holdout(self):
-        # The sets are always calibrated on held-out data.
+    def _needs_calibration_rows(self):
+        # The paper's threshold depends on data for every k.
         return True
 
     def _check_classes(self):

@@ -92,7 +92,10 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         "warm_start": ["boolean"],
         "decision_rule": [StrOptions({"argmax", "min_expected_cost"})],
         "decision_power": [Interval(numbers.Real, 0, None, closed="neither")],
-        "set_rule": [StrOptions({"average_k", "conformal"})],
+        "set_rule": [
+            StrOptions({"average_k", "conformal"}),
+            HasMethods(["calibrate", "predict_sets"]),
+        ],
         "set_size": [Interval(numbers.Real, 1, None, closed="left")],
         "confidence_level": [Interval(numbers.Real, 0, 1, closed="neither")],
         "device": [str, torch.device],
@@ -213,9 +216,19 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         kind = getattr(self.structure_, "kind", None)
         return {"ordinal": "interval", "hierarchy": "node"}.get(kind, "threshold")
 
+    def _needs_calibration_rows(self):
+        """Whether ``predict_set`` needs calibration rows held out at fit (hook).
+
+        Conformal sets always do. Average-K sets do unless the threshold does
+        not depend on data (``set_size=1`` with the prediction forced in).
+        """
+        if not isinstance(self.set_rule, str) or self.set_rule == "conformal":
+            return True
+        return bool(self.set_size > 1 or not self._sets_include_prediction)
+
     def _needs_holdout(self):
-        """Whether fit holds out a validation split (hook)."""
-        return bool(self.early_stopping or self.set_rule == "conformal")
+        """Whether fit holds out any rows (early stopping or calibration)."""
+        return bool(self.early_stopping or self._needs_calibration_rows())
 
     def _decision_rules(self):
         """Named decision rules: each maps probabilities to column indices."""
@@ -339,11 +352,17 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
         # 6. The hold-out split (early stopping, conformal sets), among kept rows.
+        # Three disjoint parts: training, early stopping, set calibration.
         if partial:
-            train_pos, valid_pos = np.arange(len(kept)), None
+            train_pos, valid_pos, held_cal_pos = np.arange(len(kept)), None, None
         else:
-            train_pos, valid_pos = self._holdout_indices(y_enc[kept], seed)
+            train_pos, valid_pos, held_cal_pos = self._holdout_indices(y_enc[kept], seed)
         train_idx = kept[train_pos]
+        # skorch reports a validation loss on the early-stopping split or, if
+        # there is none, on the calibration split (monitoring only: nothing
+        # is chosen from it, so the calibration rows stay unseen).
+        if valid_pos is None:
+            valid_pos = held_cal_pos
         valid_idx = None if valid_pos is None else kept[valid_pos]
 
         with seeded(seed, device):
@@ -364,8 +383,10 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         self.net_.train_split = None
         # 9. History.
         self._record_history(valid_ds is not None)
-        # 10. Sets, on the hold-out split (or the kept training rows).
-        cal_pos = valid_pos if valid_pos is not None else np.arange(len(kept))
+        # 10. Sets, calibrated on rows the network neither trained on nor
+        # stopped on; a rule that needs no calibration rows (average_k with
+        # set_size=1) gets the training rows, on which it does not depend.
+        cal_pos = held_cal_pos if held_cal_pos is not None else train_pos
         cal_idx = kept[cal_pos]
         if weight is not None and np.all(weight[cal_pos] == np.round(weight[cal_pos])):
             # Integer weights count as repeated samples.
@@ -486,27 +507,33 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
             self.validation_loss_curve_ = [float(v) for v in history[:, "valid_loss"]]
 
     def _holdout_indices(self, y_enc, seed):
+        """Disjoint ``(train, early_stopping, calibration)`` row indices.
+
+        Each held-out part has ``ceil(validation_fraction * n)`` rows, drawn
+        stratified and seeded; a part that is not needed is ``None``. The
+        early-stopping split is drawn first (the same rows as without
+        calibration), the calibration split from the remaining rows, so the
+        rows that calibrate ``predict_set`` are never trained on nor used to
+        pick the epoch.
+        """
         n = len(y_enc)
-        all_idx = np.arange(n)
-        if not self._needs_holdout():
-            return all_idx, None
-        n_valid = int(np.ceil(self.validation_fraction * n))
-        if n_valid < 1 or n - n_valid < 1:
-            raise ValueError(
-                f"validation_fraction={self.validation_fraction} leaves an empty "
-                f"training or validation set with {n} samples; use more data or "
-                "set early_stopping=False."
-            )
-        try:
-            splitter = StratifiedShuffleSplit(
-                n_splits=1, test_size=n_valid, random_state=seed
-            )
-            train_idx, valid_idx = next(splitter.split(all_idx, y_enc))
-        except ValueError:
-            # A class with one member, or fewer validation slots than classes.
-            splitter = ShuffleSplit(n_splits=1, test_size=n_valid, random_state=seed)
-            train_idx, valid_idx = next(splitter.split(all_idx))
-        return np.sort(train_idx), np.sort(valid_idx)
+        rest = np.arange(n)
+        n_held = int(np.ceil(self.validation_fraction * n))
+        parts = []
+        for needed in (self.early_stopping, self._needs_calibration_rows()):
+            if not needed:
+                parts.append(None)
+                continue
+            if n_held < 1 or len(rest) - n_held < 1:
+                raise ValueError(
+                    f"validation_fraction={self.validation_fraction} leaves an "
+                    f"empty training, validation or calibration set with {n} "
+                    "samples; use more data, a different validation_fraction or "
+                    "set early_stopping=False."
+                )
+            rest, held = _split_off(rest, y_enc, n_held, seed)
+            parts.append(held)
+        return rest, parts[0], parts[1]
 
     def _make_net(self, module, criterion, device, valid_ds, generator):
         optimizer = self.optimizer
@@ -766,8 +793,29 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         proba = self.predict_proba(X)
         return proba, self._decide(proba)
 
+    def _calibrate_strategy(self, X, y_enc):
+        """Calibrate a ``set_rule`` strategy object on ``predict_proba`` of X."""
+        if y_enc is None:
+            raise ValueError(
+                f"set_rule={self.set_rule!r} needs the true labels of the "
+                "calibration data: call calibrate(X, y)."
+            )
+        proba = self._proba_from_logits(self._output_to_logits(self._forward(X)))
+        if len(y_enc) != len(proba):
+            raise ValueError(
+                f"y has {len(y_enc)} labels but X has {len(proba)} samples; "
+                "pass the labels of the calibration samples."
+            )
+        self.set_calibrator_ = copy.deepcopy(self.set_rule).calibrate(
+            proba, y_enc, self.confidence_level
+        )
+        q = np.asarray(self.set_calibrator_.quantiles_, dtype=np.float64)
+        self.set_threshold_ = float(q[0]) if np.all(q == q[0]) else q
+
     def _calibrate_sets(self, X, y_enc):
-        if self.set_rule == "average_k":
+        if not isinstance(self.set_rule, str):
+            self._calibrate_strategy(X, y_enc)
+        elif self.set_rule == "average_k":
             if self.set_size > len(self.classes_):
                 raise ValueError(
                     f"set_size={self.set_size} exceeds the number of classes "
@@ -848,6 +896,9 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
+        if not isinstance(self.set_rule, str):
+            proba = self._proba_from_logits(self._output_to_logits(self._forward(X)))
+            return self.set_calibrator_.predict_sets(proba)
         scores, predicted = self._set_scores(X)
         if self.set_rule == "conformal" and self._conformal_set_kind() != "threshold":
             return structured_sets(
@@ -866,6 +917,18 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         tags.classifier_tags.multi_class = True
         tags.non_deterministic = False
         return tags
+
+
+def _split_off(idx, y_enc, n_held, seed):
+    """Split ``n_held`` of the rows ``idx`` off, stratified by ``y_enc`` when possible."""
+    try:
+        splitter = StratifiedShuffleSplit(n_splits=1, test_size=n_held, random_state=seed)
+        keep, held = next(splitter.split(idx, y_enc[idx]))
+    except ValueError:
+        # A class with one member, or fewer held-out slots than classes.
+        splitter = ShuffleSplit(n_splits=1, test_size=n_held, random_state=seed)
+        keep, held = next(splitter.split(idx))
+    return np.sort(idx[keep]), np.sort(idx[held])
 
 
 def _silent(*args, **kwargs):

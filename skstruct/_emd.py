@@ -12,6 +12,7 @@ from .exceptions import StructureError
 from .losses import EMD2Loss
 from .sets import calibrate_interval_level, intervals_at_level, intervals_to_mask
 from .structures import Ordinal, check_structure
+from .structures._validation import warn_alphabetical_order
 from .utils._docstring import fill_doc
 from .utils._sklearn_compat import Interval, StrOptions
 from .utils.validation import check_structure_kind
@@ -48,6 +49,7 @@ def _ordinal_from_labels(y, class_structure):
             "at least 2 levels: add samples of other levels, or pass "
             "class_structure=Ordinal([...]) with the whole scale."
         )
+    warn_alphabetical_order(values, class_structure)
     return Ordinal(values)
 
 
@@ -81,8 +83,10 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
     ----------
     class_structure : 'ordinal', Ordinal, list of labels or None, default='ordinal'
         The ordinal scale. ``'ordinal'`` or ``None``: the sorted distinct
-        labels of ``y`` (numbers sort numerically, strings alphabetically;
-        labels that cannot be sorted together raise). An
+        labels of ``y`` (numbers sort numerically; strings alphabetically,
+        with a :class:`~skstruct.exceptions.SkstructWarning` naming the order
+        used, since ``['poor', 'fair', 'good']`` would become fair < good <
+        poor; labels that cannot be sorted together raise). An
         :class:`~skstruct.structures.Ordinal` or a flat list of labels from
         lowest to highest fixes the scale and ``classes_``, so a CV fold that
         lacks a level still gets its column; a label of ``y`` outside the
@@ -284,6 +288,16 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
                 f"{exc} Pass an Ordinal, a flat list of labels from lowest to "
                 "highest, or 'ordinal' (the sorted labels of y)."
             ) from None
+
+    def _check_params(self):
+        if not isinstance(self.set_rule, str):
+            raise ValueError(
+                f"set_rule={self.set_rule!r} builds plain subsets of the levels, "
+                "but EMDOrdinalRegressor's sets are intervals of the scale: use "
+                "set_rule='conformal' (conformal intervals) or 'average_k'. For "
+                "unstructured conformal sets on an ordinal scale use "
+                "ConveyanceClassifier or CrossEntropyClassifier with this set_rule."
+            )
 
     def _make_criterion(self):
         rank = torch.tensor(np.array(self.structure_.ranks), dtype=torch.int64)

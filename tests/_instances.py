@@ -7,6 +7,7 @@ data) and may have structured configurations in ``STRUCTURED``.
 
 from torch import nn
 
+from skstruct.sets import RAPS, SplitConformal
 from skstruct.structures import ClassGraph, Hierarchy, Ordinal
 from skstruct.utils.discovery import all_estimators
 
@@ -105,3 +106,8 @@ def structured_instances():
         if name in estimators
         for params in configs
     ]
+
+# A set_rule strategy object (randomized RAPS, class-conditional calibration).
+STRUCTURED.setdefault("CrossEntropyClassifier", []).append(
+    dict(FAST, set_rule=SplitConformal(RAPS(randomized=True), class_conditional=True))
+)

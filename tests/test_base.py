@@ -232,11 +232,18 @@ def test_predict_set_invariants(iris):
         assert sets.shape == (150, 3) and sets.dtype == bool
         pred_idx = np.searchsorted(clf.classes_, clf.predict(X))
         assert sets[np.arange(150), pred_idx].all()
-        # calibrated on the training data here: mean size equals set_size
-        assert abs(sets.sum(1).mean() - set_size) <= 1.0 / 150 + 1e-12
-        if previous is not None:
-            assert np.all(sets >= previous)
-        previous = sets
+        if set_size > 1:
+            # calibrated on the held-out rows, never trained on: mean size
+            # equals set_size there (same seed, so the same rows every time)
+            seed = int(np.random.RandomState(FAST["random_state"]).randint(np.iinfo(np.int32).max))
+            train_idx, stop_idx, cal_idx = clf._holdout_indices(clf._encode(y, name="y"), seed)
+            assert stop_idx is None and len(cal_idx) == 15 and len(train_idx) == 135
+            cal_sizes = sets[cal_idx].sum(1)
+            assert abs(cal_sizes.mean() - set_size) <= 1.0 / 15 + 1e-12
+            # the same network for every set_size > 1: sets grow with it
+            if previous is not None:
+                assert np.all(sets >= previous)
+            previous = sets
         sizes[set_size] = sets.sum(1).mean()
     assert sizes[1.0] == 1.0
 

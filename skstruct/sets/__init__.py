@@ -1,5 +1,6 @@
 """Set-valued prediction: threshold calibration, conformal sets and ordinal intervals."""
 
+from ._conformal import APS, LAC, RAPS, SplitConformal
 from ._calibration import calibrate_average_size, calibrate_conformal, sets_from_threshold
 from ._intervals import (
     best_intervals,
@@ -11,6 +12,10 @@ from ._intervals import (
 )
 
 __all__ = [
+    "APS",
+    "LAC",
+    "RAPS",
+    "SplitConformal",
     "best_intervals",
     "calibrate_average_size",
     "calibrate_conformal",

@@ -1,9 +1,11 @@
 """Resolve the ``class_structure`` parameter of the estimators."""
 
+import warnings
 from collections.abc import Mapping
 
 import numpy as np
 
+from ..exceptions import SkstructWarning
 from ._base import ClassStructure
 from ._graph import ClassGraph
 from ._hierarchy import Hierarchy
@@ -72,6 +74,25 @@ def check_structure(class_structure, y=None):
     return structure
 
 
+def warn_alphabetical_order(values, class_structure):
+    """Warn that sorted non-numeric labels were taken as an ordinal scale."""
+    values = np.asarray(values)
+    if values.dtype.kind in "biuf":
+        return
+    order = " < ".join(repr(v) for v in values.tolist()[:6])
+    more = " < ..." if len(values) > 6 else ""
+    warnings.warn(
+        f"class_structure={class_structure!r} with non-numeric labels: the "
+        f"ordinal scale is their sorted (alphabetical) order, {order}{more}, "
+        "which may not be the order you mean. Pass the scale explicitly, "
+        "class_structure=Ordinal([lowest, ..., highest]) (e.g. "
+        "Ordinal(['poor', 'fair', 'good'])), to fix the order and silence "
+        "this warning.",
+        SkstructWarning,
+        stacklevel=2,
+    )
+
+
 def _resolve(class_structure, y):
     if class_structure is None or isinstance(class_structure, ClassStructure):
         return class_structure
@@ -82,7 +103,9 @@ def _resolve(class_structure, y):
                     "class_structure='ordinal' takes the sorted labels of y as "
                     "the order, but y was not given."
                 )
-            return Ordinal(np.unique(np.asarray(y)))
+            values = np.unique(np.asarray(y))
+            warn_alphabetical_order(values, class_structure)
+            return Ordinal(values)
         raise TypeError(
             f"class_structure={class_structure!r} is not understood; the only "
             "string accepted is 'ordinal'. Pass a Hierarchy, Ordinal or "

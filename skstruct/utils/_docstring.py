@@ -41,8 +41,11 @@ _SHARED = {
         seeded) and stop when the validation loss has not improved for
         ``n_iter_no_change`` epochs, restoring the best weights.""",
     "validation_fraction": """validation_fraction : float, default=0.1
-        Fraction held out when a validation split is used (early stopping or
-        ``set_rule='conformal'``).""",
+        Size of each held-out split, as a fraction of the training data
+        (stratified, seeded): the early-stopping split (``early_stopping=True``)
+        and the calibration split of ``predict_set`` (``set_rule='conformal'``,
+        or ``'average_k'`` with ``set_size > 1``). The two are disjoint, and the
+        network never trains on either.""",
     "n_iter_no_change": """n_iter_no_change : int, default=10
         Patience of early stopping, in epochs.""",
     "class_weight": """class_weight : dict, 'balanced' or None, default=None
@@ -83,15 +86,31 @@ _SHARED = {
         ``'argmax'``).""",
     "decision_power": """decision_power : float, default=1.0
         Exponent of the ground distance in ``'min_expected_cost'``.""",
-    "set_rule": """set_rule : {'average_k', 'conformal'}, default='average_k'
+    "set_rule": """set_rule : {'average_k', 'conformal'} or SplitConformal, default='average_k'
         How ``predict_set`` builds sets. ``'average_k'``: one score threshold
         calibrated so that the mean set size equals ``set_size``; the
         prediction is always in its set. ``'conformal'``: split conformal
-        sets (least-ambiguous-set score) with coverage ``confidence_level``,
-        calibrated on a held-out split; with an Ordinal structure the sets
+        sets (least-ambiguous-set score) with coverage ``confidence_level``.
+        Both are calibrated at ``fit`` on a held-out split
+        (``validation_fraction`` of the rows) that the network never trains
+        on and, with early stopping, disjoint from the split that picks the
+        epoch. We chose a split over cross-fitted (out-of-fold) scores
+        because it costs one fit, not one per fold, and keeps the guarantee
+        exact: the calibration rows are exchangeable with new rows, so the
+        mean set size of ``'average_k'`` on new data equals ``set_size`` up
+        to sampling error, and ``'conformal'`` sets contain the true label
+        with probability at least ``confidence_level`` (marginally, over the
+        draw of calibration and test rows). With an Ordinal structure the sets
         are intervals of consecutive ranks around the prediction, with a
         Hierarchy the leaves under the lowest ancestor of the prediction
-        whose probability reaches the calibrated level.""",
+        whose probability reaches the calibrated level. A
+        :class:`~skstruct.sets.SplitConformal` strategy chooses the
+        conformity score (:class:`~skstruct.sets.LAC`,
+        :class:`~skstruct.sets.APS`, :class:`~skstruct.sets.RAPS`, randomized
+        or not) and class-conditional (Mondrian) calibration, on
+        ``predict_proba``; its sets are plain subsets of the classes
+        whatever the structure, and ``set_threshold_`` holds its quantile
+        (one per class when class-conditional).""",
     "set_size": """set_size : float, default=1.0
         Target mean set size of ``set_rule='average_k'`` (``1`` gives the
         singleton of the prediction).""",

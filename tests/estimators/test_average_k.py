@@ -84,9 +84,25 @@ def test_fit_calibrates_on_the_validation_split(data):
     assert len(clf.validation_loss_curve_) == clf.n_iter_
     # Rebuild the split fit used (same seed derivation as the base class).
     seed = int(check_random_state(FAST["random_state"]).randint(np.iinfo(np.int32).max))
-    _, valid_idx = clf._holdout_indices(y_fit, seed)
-    assert len(valid_idx) == 300
-    assert clf.predict_set(X_fit[valid_idx]).sum() == 3 * 300
+    train_idx, stop_idx, cal_idx = clf._holdout_indices(y_fit, seed)
+    assert stop_idx is None and len(cal_idx) == 300 and len(train_idx) == 900
+    assert clf.predict_set(X_fit[cal_idx]).sum() == 3 * 300
+
+
+def test_early_stopping_and_calibration_splits_are_disjoint(data):
+    """Check that with early stopping the calibration rows differ from the stopping rows."""
+    X_fit, y_fit = data[:2]
+    clf = AverageKClassifier(
+        k=3, validation_fraction=0.2, early_stopping=True, n_iter_no_change=2, **FAST
+    ).fit(X_fit, y_fit)
+    seed = int(check_random_state(FAST["random_state"]).randint(np.iinfo(np.int32).max))
+    train_idx, stop_idx, cal_idx = clf._holdout_indices(y_fit, seed)
+    assert len(stop_idx) == len(cal_idx) == 240 and len(train_idx) == 720
+    assert not set(stop_idx) & set(cal_idx)
+    assert not set(train_idx) & (set(stop_idx) | set(cal_idx))
+    # Mean size k on the calibration rows, not on the stopping rows.
+    assert clf.predict_set(X_fit[cal_idx]).sum() == 3 * 240
+    assert clf.predict_set(X_fit[stop_idx]).sum() != 3 * 240
 
 
 @pytest.mark.parametrize("head", ["multilabel", "softmax"])

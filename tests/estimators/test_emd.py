@@ -1,6 +1,7 @@
 """EMDOrdinalRegressor: decision rules, interval sets, model selection, bad input."""
 
 import pickle
+import warnings
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skstruct import EMDOrdinalRegressor, Hierarchy, Ordinal, predict_set
-from skstruct.exceptions import StructureError
+from skstruct.exceptions import SkstructWarning, StructureError
 from skstruct.metrics import mean_absolute_rank_error, mean_absolute_rank_error_scorer
 
 # A scale whose alphabetical order differs from its own order.
@@ -235,3 +236,29 @@ def test_ce_weight_changes_the_loss(data):
     plain = EMDOrdinalRegressor(class_structure=SCALE, **quick).fit(X, y)
     mixed = EMDOrdinalRegressor(class_structure=SCALE, ce_weight=1.0, **quick).fit(X, y)
     assert mixed.loss_curve_[0] > plain.loss_curve_[0]
+
+
+def test_string_labels_without_a_scale_warn_with_the_order_used():
+    """Check that sorted string labels as the scale warn, naming the order and the fix."""
+    X, y, _ = _ordinal_data(0, n=60, labels=["poor", "fair", "good", "good", "good"])
+    with pytest.warns(SkstructWarning, match=r"'fair' < 'good' < 'poor'.*Ordinal\(\["):
+        reg = EMDOrdinalRegressor(**QUICK).fit(X, y)
+    assert reg.structure_.order == ("fair", "good", "poor")
+
+
+@pytest.mark.parametrize("class_structure", [SCALE, ORDER])
+def test_explicit_scale_or_numbers_do_not_warn(class_structure):
+    """Check that an explicit scale, or numeric labels, fit without a SkstructWarning."""
+    X, y, ranks = _ordinal_data(0, n=60)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SkstructWarning)
+        EMDOrdinalRegressor(class_structure, **QUICK).fit(X, y)
+        EMDOrdinalRegressor(**QUICK).fit(X, ranks)
+
+
+def test_check_structure_ordinal_string_warns_for_strings():
+    """Check that check_structure('ordinal', y) warns for string labels too."""
+    from skstruct.structures import check_structure
+
+    with pytest.warns(SkstructWarning, match="alphabetical"):
+        check_structure("ordinal", np.array(["low", "high", "mid"]))
