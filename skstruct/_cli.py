@@ -83,7 +83,7 @@ def _print_table(rows_by_name, names, missing, out, *, protocols):
         if "paper" in protocols:
             row += [_fmt(res["last"]), _fmt(res["best"])]
         n_folds = max(len(res.get("honest", [])), len(res.get("last", [])))
-        wall = f"{res['seconds']:.0f} s (cpu {res['cpu_seconds']:.0f} s)"
+        wall = f"{res['seconds']:.0f} s (fits {res['cpu_seconds']:.0f} s)"
         public_time = PUBLIC_CODE_SECONDS.get(name)
         if public_time is not None and "paper" in protocols:
             wall += f" (public code {public_time:.0f} s)"
@@ -215,7 +215,7 @@ def reproduce_mil(args, out=None, progress=None):
         "mi-Net/MI-Net and gated-attention MIL (2018), and Loss-Attention (2020). Paper protocol: the "
         "best epoch chosen on the test fold itself, an optimistic estimate (what the "
         "paper reports). Time: wall time of the data set's folds (run n_jobs at a time) "
-        "and their summed fit time.",
+        "and, in brackets, the sum of their fit times (as if run one after another).",
         file=out,
     )
     _print_table(results, names, missing, out, protocols=protocols)
