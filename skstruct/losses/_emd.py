@@ -5,6 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._conveyance import _check_weight, _upcast
+from ._cache import cached_prepare
 from ._reduction import check_logits_target, check_reduction, reduce_loss
 
 __all__ = ["EMD2GroundLoss", "EMD2Loss", "emd2_ground_loss", "emd2_loss"]
@@ -24,7 +25,34 @@ def _check_rank(rank, n_classes):
         )
     if rank.is_floating_point() or rank.is_complex() or rank.dtype == torch.bool:
         raise TypeError(f"rank must hold integer ranks 0..n_classes-1, got {rank.dtype}.")
-    return rank.long()
+    return rank
+
+
+def _prepared_rank(rank, n_classes, device):
+    """``(rank, order)`` as int64 on ``device``, ``order`` the inverse permutation.
+
+    Cached by the identity and version of ``rank`` (see ``_cache.py``), so
+    the functional form and the module run the same code at the same cost.
+    """
+    rank = _check_rank(rank, n_classes)
+
+    def prepare():
+        r = rank.long().to(device)
+        # order[r] = the column of rank r (the inverse permutation).
+        order = torch.empty_like(r).scatter_(0, r, torch.arange(n_classes, device=device))
+        return r, order
+
+    return cached_prepare(rank, ("emd2_rank", str(device)), prepare)
+
+
+def _prepared_cost(distance, omega, mu, dtype):
+    """``D**omega + mu`` in ``dtype``, column-major (a row copy per target), cached."""
+
+    def prepare():
+        cost = distance.to(dtype).pow(omega).add_(mu)
+        return cost.T.contiguous()  # row t = column t of the cost
+
+    return cached_prepare(distance, ("emd2_ground", omega, mu, dtype), prepare)
 
 
 def _check_permutation(rank):
@@ -122,11 +150,7 @@ def emd2_loss(logits, target, *, rank=None, ce_weight=0.0, reduction="mean"):
     p = torch.softmax(z, 1)
     target_rank = target
     if rank is not None:
-        rank = _check_rank(rank, n_classes).to(z.device)
-        # order[r] = the column of rank r (the inverse permutation).
-        order = torch.empty_like(rank).scatter_(
-            0, rank, torch.arange(n_classes, device=z.device)
-        )
+        rank, order = _prepared_rank(rank, n_classes, z.device)
         p = p.index_select(1, order)
         target_rank = rank.index_select(0, target)
     cdf = p.cumsum(1)
@@ -224,7 +248,7 @@ def emd2_ground_loss(
         )
     target = target.long()
     # cost[b, i] = D[i, t_b]^omega + mu
-    cost = distance.T.index_select(0, target).to(z.dtype).pow_(omega).add_(mu)
+    cost = _prepared_cost(distance, omega, mu, z.dtype).index_select(0, target)
     per_sample = (torch.softmax(z, 1).square() * cost).sum(1)
     if ce_weight > 0:
         per_sample = per_sample + ce_weight * F.cross_entropy(z, target, reduction="none")
