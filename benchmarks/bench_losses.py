@@ -1,29 +1,87 @@
-"""Forward + backward time of ``conveyance_loss`` against ``F.cross_entropy``.
+"""Forward + backward time and peak memory of every structured loss against ``F.cross_entropy``.
 
-Same logits and targets for both: B=512 rows, C in {10, 100, 1000, 10000},
-a random plausibility matrix Q with about 5 plausible classes per label, and
-one dense Q (about half the classes plausible) at the largest C. The two
-losses are timed alternately, one call each per repeat, so that load from
-other processes hits both alike; the table gives the median over
-``--repeats`` repeats after a warm-up, the ratio of the medians, and the ratio
-of the fastest runs. On a shared machine ``--clock cpu`` (process CPU time,
-all threads summed; CPU device only) is less disturbed by other processes
-than wall time.
+Same logits and targets for all: B=512 rows, C in {10, 100, 1000, 10000}.
+Each structured loss runs in its module form and in its functional form (the
+functional forms cache the prepared structure, so after the first call the
+two should cost the same):
 
-    python benchmarks/bench_losses.py --repeats 50 --device cpu --dtype float32
+* Conveyance: a random plausibility matrix Q with about 5 plausible classes
+  per label (the sparse-index path) and, at the largest C, a dense Q (about
+  half the classes plausible; the dense-mask path);
+* HACE: a hierarchy of fan-out 10 over the C leaves (depth log10 C);
+* EMD2 (ordinal scale, a random rank permutation) and EMD2-ground (a random
+  ground distance, ``ce_weight=1``);
+* Average-K (k=3): two heads of C logits each. It is reported against
+  cross-entropy of one head *and* against the two-head floor
+  ``cross_entropy(z) + binary_cross_entropy_with_logits(f)``.
 
-The loss is called through :class:`skstruct.losses.ConveyanceLoss`, which
-keeps Q column-major (the estimators' path).
+All runs are interleaved, one call each per repeat, so load from other
+processes hits them alike; the tables give the median over ``--repeats``
+repeats after a warm-up and the ratio of medians to cross-entropy. Peak
+memory is measured once per run with a ``TorchDispatchMode`` that counts the
+bytes of every tensor storage allocated during forward + backward (the
+gradient of the logits included) and frees them when their storage dies; it
+is reported in units of one (B, C) float32 tensor. ``--clock cpu`` (process
+CPU time) is less disturbed by other processes than wall time on a loaded
+machine. The results go to ``--output`` as JSON::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_losses.py --repeats 20 --threads 1 \\
+        --clock cpu --output benchmarks/results_committed/bench_losses.json
 """
 
 import argparse
+import json
+import platform
 import statistics
 import time
+import weakref
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
 
-from skstruct.losses import ConveyanceLoss
+from skstruct.losses import (
+    AverageKLoss,
+    ConveyanceLoss,
+    EMD2GroundLoss,
+    EMD2Loss,
+    HACELoss,
+    average_k_loss,
+    conveyance_loss,
+    emd2_ground_loss,
+    emd2_loss,
+    hace_loss,
+)
+from skstruct.structures import Hierarchy
+
+
+class PeakMemory(TorchDispatchMode):
+    """Peak bytes of the tensor storages allocated by the ops run inside the block."""
+
+    def __init__(self):
+        super().__init__()
+        self.live = self.peak = 0
+        self._seen = set()
+
+    def _free(self, key, nbytes):
+        self._seen.discard(key)
+        self.live -= nbytes
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        for tensor in tree_flatten(out)[0]:
+            if isinstance(tensor, torch.Tensor):
+                storage = tensor.untyped_storage()
+                key, nbytes = storage.data_ptr(), storage.nbytes()
+                if nbytes == 0 or key in self._seen:
+                    continue  # a view of a tracked (or an outside) storage
+                self._seen.add(key)
+                self.live += nbytes
+                self.peak = max(self.peak, self.live)
+                weakref.finalize(storage, self._free, key, nbytes)
+        return out
 
 
 def _sync(device):
@@ -32,57 +90,129 @@ def _sync(device):
 
 
 def _random_plausible(n_classes, per_label, generator):
-    """(C, C) bool Q with about ``per_label`` plausible true classes per label."""
     density = min(1.0, per_label / n_classes)
     return torch.rand(n_classes, n_classes, generator=generator) < density
 
 
-def bench(
-    n_classes, per_label, *, batch_size, repeats, warmup, device, dtype, clock, seed=0
-):
-    """Seconds of each forward + backward of cross-entropy and of Conveyance."""
+def _fanout_hierarchy(n_classes, fanout=10):
+    """Leaves ``L0..L{C-1}`` grouped ``fanout`` at a time, level by level."""
+    parents = {}
+    level = [f"L{i}" for i in range(n_classes)]
+    depth = 1
+    while len(level) > fanout:
+        groups = [f"N{depth}_{i // fanout}" for i in range(len(level))]
+        parents.update(zip(level, groups))
+        level = list(dict.fromkeys(groups))
+        depth += 1
+    if len(level) > 1:
+        parents.update((node, "root") for node in level)
+    return Hierarchy(parents)
+
+
+def make_runs(n_classes, *, batch_size, device, dtype, seed=0, dense_q=False):
+    """name -> (zero-argument forward+backward callable, baseline name)."""
     gen = torch.Generator().manual_seed(seed)
-    logits = torch.randn(batch_size, n_classes, generator=gen).to(device, dtype)
-    logits.requires_grad_(True)
+    z = torch.randn(batch_size, n_classes, generator=gen).to(device, dtype).requires_grad_(True)
+    f = torch.randn(batch_size, n_classes, generator=gen).to(device, dtype).requires_grad_(True)
     target = torch.randint(n_classes, (batch_size,), generator=gen).to(device)
-    criterion = ConveyanceLoss(_random_plausible(n_classes, per_label, gen)).to(device)
+    per_label = n_classes // 2 if dense_q else 5
+    Q = _random_plausible(n_classes, per_label, gen).to(device)
+    hierarchy = _fanout_hierarchy(n_classes)
+    hace_target = target  # leaves L0.. are hierarchy.classes in sorted order: remap
+    order = {c: i for i, c in enumerate(hierarchy.classes.tolist())}
+    hace_cols = torch.tensor([order[f"L{i}"] for i in range(n_classes)], device=device)
+    hace_target = hace_cols[target]
+    rank = torch.randperm(n_classes, generator=gen).to(device)
+    distance = torch.rand(n_classes, n_classes, generator=gen)
+    distance = ((distance + distance.T) / 2).fill_diagonal_(0.0).to(device)
+    modules = {
+        "conveyance": ConveyanceLoss(Q).to(device),
+        "hace": HACELoss(hierarchy).to(device),
+        "emd2": EMD2Loss(rank=rank).to(device),
+        "emd2_ground": EMD2GroundLoss(distance).to(device),
+        "average_k": AverageKLoss(k=3),
+    }
+    k = min(3.0, n_classes - 0.5)
+    modules["average_k"] = AverageKLoss(k=k)
 
-    def run_cross_entropy():
-        F.cross_entropy(logits, target).backward()
-        logits.grad = None
+    def step(loss_fn, *inputs):
+        def run():
+            loss_fn().backward()
+            for x in inputs:
+                x.grad = None
+        return run
 
-    def run_conveyance():
-        criterion(logits, target).backward()
-        logits.grad = None
+    runs = {
+        "cross_entropy": (step(lambda: F.cross_entropy(z, target), z), None),
+        "two_head_floor": (
+            step(lambda: F.cross_entropy(z, target)
+                 + F.binary_cross_entropy_with_logits(f, F.one_hot(target, n_classes).to(f.dtype)),
+                 z, f),
+            None,
+        ),
+    }
+    if dense_q:
+        return {
+            "cross_entropy": runs["cross_entropy"],
+            "conveyance/module": (step(lambda: modules["conveyance"](z, target), z), "cross_entropy"),
+            "conveyance/functional": (step(lambda: conveyance_loss(z, target, Q), z), "cross_entropy"),
+        }
+    runs.update({
+        "conveyance/module": (step(lambda: modules["conveyance"](z, target), z), "cross_entropy"),
+        "conveyance/functional": (step(lambda: conveyance_loss(z, target, Q), z), "cross_entropy"),
+        "hace/module": (step(lambda: modules["hace"](z, hace_target), z), "cross_entropy"),
+        "hace/functional": (step(lambda: hace_loss(z, hace_target, hierarchy), z), "cross_entropy"),
+        "emd2/module": (step(lambda: modules["emd2"](z, target), z), "cross_entropy"),
+        "emd2/functional": (step(lambda: emd2_loss(z, target, rank=rank), z), "cross_entropy"),
+        "emd2_ground/module": (step(lambda: modules["emd2_ground"](z, target), z), "cross_entropy"),
+        "emd2_ground/functional": (
+            step(lambda: emd2_ground_loss(z, target, distance), z), "cross_entropy"),
+        "average_k/module": (step(lambda: modules["average_k"]((z, f), target), z, f),
+                             "two_head_floor"),
+        "average_k/functional": (step(lambda: average_k_loss(z, f, target, k=k), z, f),
+                                 "two_head_floor"),
+    })
+    return runs
 
-    runs = {"cross_entropy": run_cross_entropy, "conveyance": run_conveyance}
+
+def bench(runs, *, repeats, warmup, device, clock):
     times = {name: [] for name in runs}
     for i in range(warmup + repeats):
-        for name, run in runs.items():
+        for name, (run, _) in runs.items():
             _sync(device)
             start = clock()
             run()
             _sync(device)
             if i >= warmup:
                 times[name].append(clock() - start)
-    return times["cross_entropy"], times["conveyance"]
+    peaks = {}
+    for name, (run, _) in runs.items():
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)
+            base = torch.cuda.memory_allocated(device)
+            run()
+            peaks[name] = torch.cuda.max_memory_allocated(device) - base
+        else:
+            meter = PeakMemory()
+            with meter:
+                run()
+            peaks[name] = meter.peak
+    return times, peaks
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=30, help="timed repeats (>= 30)")
-    parser.add_argument("--warmup", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument(
-        "--dtype", default="float32", choices=["float32", "float64", "bfloat16", "float16"]
-    )
+    parser.add_argument("--dtype", default="float32", choices=["float32", "float64"])
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--classes", type=int, nargs="+", default=[10, 100, 1000, 10000])
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     parser.add_argument("--clock", default="wall", choices=["wall", "cpu"])
+    parser.add_argument("--output", default="benchmarks/results/bench_losses.json")
+    parser.add_argument("--note", default="", help="free text stored in the JSON (e.g. load)")
     args = parser.parse_args(argv)
-    if args.repeats < 1:
-        parser.error("--repeats must be positive")
     if args.clock == "cpu" and args.device != "cpu":
         parser.error("--clock cpu measures host CPU time: use it with --device cpu")
     clock = time.perf_counter if args.clock == "wall" else time.process_time
@@ -90,35 +220,46 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype)
+    unit = args.batch_size * 4  # bytes of one float32 (B, 1) column; x C below
+    meta = {
+        "device": str(device), "dtype": args.dtype, "batch_size": args.batch_size,
+        "repeats": args.repeats, "threads": torch.get_num_threads(), "clock": args.clock,
+        "torch": torch.__version__, "python": platform.python_version(), "note": args.note,
+    }
+    print(" ".join(f"{k}={v}" for k, v in meta.items()))
+    results = []
+    configs = [(c, False) for c in args.classes] + [(max(args.classes), True)]
+    for n_classes, dense_q in configs:
+        runs = make_runs(n_classes, batch_size=args.batch_size, device=device, dtype=dtype,
+                         dense_q=dense_q)
+        times, peaks = bench(runs, repeats=args.repeats, warmup=args.warmup, device=device,
+                             clock=clock)
+        label = f"C={n_classes}" + (" (dense Q)" if dense_q else "")
+        print(f"\n{label}\n{'loss':>24} {'ms':>9} {'ratio':>6} {'vs':>15} {'peak/BC':>8} "
+              f"{'mem ratio':>9}")
+        for name, (_, baseline) in runs.items():
+            ms = statistics.median(times[name]) * 1e3
+            row = {"n_classes": n_classes, "dense_q": dense_q, "loss": name, "median_ms": ms,
+                   "min_ms": min(times[name]) * 1e3, "peak_bytes": peaks[name],
+                   "peak_in_BC": peaks[name] / (unit * n_classes), "baseline": baseline}
+            if baseline is not None:
+                row["time_ratio"] = ms / (statistics.median(times[baseline]) * 1e3)
+                row["memory_ratio"] = peaks[name] / peaks[baseline]
+                if baseline != "cross_entropy":
+                    row["time_ratio_vs_cross_entropy"] = statistics.median(times[name]) / (
+                        statistics.median(times["cross_entropy"]))
+            results.append(row)
+            print(f"{name:>24} {ms:>9.3f} {row.get('time_ratio', 1.0):>6.2f} "
+                  f"{baseline or '-':>15} {row['peak_in_BC']:>8.2f} "
+                  f"{row.get('memory_ratio', 1.0):>9.2f}")
+    out = {"benchmark": "bench_losses", "meta": meta, "results": results}
+    if args.output:
+        import os
 
-    configs = [(c, 5, "~5/label") for c in args.classes]
-    configs.append((max(args.classes), max(args.classes) // 2, "dense"))
-    print(
-        f"device={device} dtype={args.dtype} B={args.batch_size} repeats={args.repeats} "
-        f"threads={torch.get_num_threads()} clock={args.clock} torch={torch.__version__}"
-    )
-    header = (
-        f"{'C':>7} {'Q':>9} {'cross_entropy ms':>17} {'conveyance ms':>14} "
-        f"{'ratio':>6} {'ratio(min)':>10}"
-    )
-    print(header)
-    print("-" * len(header))
-    for n_classes, per_label, label in configs:
-        times_ce, times_cv = bench(
-            n_classes,
-            per_label,
-            batch_size=args.batch_size,
-            repeats=args.repeats,
-            warmup=args.warmup,
-            device=device,
-            dtype=dtype,
-            clock=clock,
-        )
-        t_ce, t_cv = statistics.median(times_ce), statistics.median(times_cv)
-        print(
-            f"{n_classes:>7} {label:>9} {t_ce * 1e3:>17.3f} {t_cv * 1e3:>14.3f} "
-            f"{t_cv / t_ce:>6.2f} {min(times_cv) / min(times_ce):>10.2f}"
-        )
+        os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
+        with open(args.output, "w") as fh:
+            json.dump(out, fh, indent=1)
+        print(f"\nwrote {args.output}")
 
 
 if __name__ == "__main__":

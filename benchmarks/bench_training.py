@@ -1,38 +1,56 @@
-"""Training overhead: ConveyanceClassifier.fit vs a hand-written PyTorch loop.
+"""Training overhead: skstruct's ``fit`` against hand-written PyTorch loops.
 
-Both train the same MLP (same widths, Adam, learning rate, batch size, epochs,
-shuffling and Conveyance loss) on the same data; the hand-written loop is the
-floor (tensor slicing, forward, loss, backward, step, nothing else). Prints
-the median wall time of several runs of each, their ratio, and samples per
-second. Run::
+Four measurements, each a ratio of medians of interleaved runs in one process
+(so that load from other processes hits both sides alike):
 
-    python benchmarks/bench_training.py [--repeats 5] [--device cpu] [--threads 1]
+1. ``fit_vs_hand``: ``ConveyanceClassifier(module=...)`` against a
+   hand-written loop (tensor slicing, forward, ``conveyance_loss``,
+   backward, Adam step, nothing else) on the same model and data: the
+   issue's setup, a 50-128-10 MLP (``module=`` a 50-128 backbone; skstruct
+   adds the 128-10 output layer), batch 64, 8,000 rows, 4 epochs, 1 thread;
+2. ``optimizer_variants``: the hand-written loop with Adam's default,
+   ``foreach=True`` and ``fused=True`` implementations (which one to default
+   to);
+3. ``conveyance_vs_cross_entropy``: ``ConveyanceClassifier.fit`` against
+   ``CrossEntropyClassifier.fit`` on digits (C=10) and on a synthetic
+   1,000-class set (an ordinal structure over the classes);
+4. ``predict_proba_vs_forward``: ``predict_proba`` throughput against a raw
+   ``torch.no_grad`` forward + softmax loop over the same batches.
 
-Goal: our fit within 1.10x of the hand-written loop.
+Run (results to ``--output`` as JSON)::
+
+    OMP_NUM_THREADS=1 python benchmarks/bench_training.py --repeats 3 --threads 1 --clock cpu \\
+        --output benchmarks/results_committed/bench_training.json
 """
 
 import argparse
+import json
+import os
+import platform
 import statistics
 import time
 
 import numpy as np
 import torch
-from sklearn.datasets import make_classification
+from sklearn.datasets import load_digits, make_classification
+from torch import nn
 
-from skstruct import ConveyanceClassifier
+from skstruct import ConveyanceClassifier, CrossEntropyClassifier
 from skstruct.losses import conveyance_loss
-from skstruct.modules import MLP, ClassifierNetwork
 from skstruct.structures import Ordinal
 
 
-def hand_written_fit(X, y, Q, *, hidden, epochs, batch_size, lr, device, seed):
+def backbone(n_features, width=128):
+    return nn.Sequential(nn.Linear(n_features, width), nn.ReLU())
+
+
+def hand_written_fit(X, y, Q, *, epochs, batch_size, lr, seed, optimizer_kwargs=None):
+    """The floor: slice, forward, loss, backward, step."""
     torch.manual_seed(seed)
     Xt = torch.as_tensor(X, dtype=torch.float32)
     yt = torch.as_tensor(y, dtype=torch.int64)
-    body = MLP(X.shape[1], hidden)
-    model = ClassifierNetwork(body, body.n_outputs, Q.shape[0]).to(device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=lr)
-    Qd = Q.to(device)
+    model = nn.Sequential(backbone(X.shape[1]), nn.Linear(128, Q.shape[0]))
+    optimizer = torch.optim.Adam(model.parameters(), lr=lr, **(optimizer_kwargs or {}))
     generator = torch.Generator().manual_seed(seed)
     n = len(Xt)
     model.train()
@@ -40,64 +58,149 @@ def hand_written_fit(X, y, Q, *, hidden, epochs, batch_size, lr, device, seed):
         order = torch.randperm(n, generator=generator)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
-            xb, yb = Xt[idx].to(device), yt[idx].to(device)
+            xb, yb = Xt[idx], yt[idx]
             optimizer.zero_grad()
-            loss = conveyance_loss(model(xb), yb, Qd, alpha=0.1, beta=10.0)
+            loss = conveyance_loss(model(xb), yb, Q, alpha=0.1, beta=10.0)
             loss.backward()
             optimizer.step()
-    if device != "cpu":
-        torch.cuda.synchronize()
     return model
+
+
+_CLOCK = [time.perf_counter]
+
+
+def _timed(fn):
+    clock = _CLOCK[0]
+    start = clock()
+    out = fn()
+    return clock() - start, out
+
+
+def _interleave(runs, repeats):
+    """name -> list of seconds; one warm-up round, then ``repeats`` rounds."""
+    times = {name: [] for name in runs}
+    for r in range(repeats + 1):
+        for name, run in runs.items():
+            seconds, _ = _timed(lambda: run(r))
+            if r > 0:
+                times[name].append(seconds)
+    return times
+
+
+def _summary(times, numerator, denominator):
+    num, den = statistics.median(times[numerator]), statistics.median(times[denominator])
+    return {
+        "numerator": numerator, "denominator": denominator,
+        "median_s": {numerator: num, denominator: den},
+        "ratio": num / den,
+        "all_s": times,
+    }
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads")
-    parser.add_argument("--n-samples", type=int, default=10000)
-    parser.add_argument("--epochs", type=int, default=5)
-    parser.add_argument("--batch-sizes", type=int, nargs="+", default=[64, 256])
+    parser.add_argument("--output", default="benchmarks/results/bench_training.json")
+    parser.add_argument("--note", default="")
+    parser.add_argument("--clock", default="cpu", choices=["wall", "cpu"],
+                        help="cpu: process CPU time (robust on a loaded machine, 1 thread)")
+    parser.add_argument("--skip", nargs="*", default=[], help="sections to skip (1-4)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
+    threads = torch.get_num_threads()
+    _CLOCK[0] = time.process_time if args.clock == "cpu" else time.perf_counter
+    results = {}
+    meta = {"clock": args.clock, "threads": threads, "repeats": args.repeats, "torch": torch.__version__,
+            "python": platform.python_version(), "note": args.note}
+    print(" ".join(f"{k}={v}" for k, v in meta.items()))
 
-    X, y = make_classification(
-        n_samples=args.n_samples, n_features=32, n_informative=16, n_classes=10,
-        random_state=0,
-    )
+    # 1 + 2: the issue's setup
+    X, y = make_classification(n_samples=8000, n_features=50, n_informative=20,
+                               n_classes=10, random_state=0)
     X = X.astype(np.float32)
     structure = Ordinal(list(range(10)))
-    Q = torch.as_tensor(structure.plausibility_matrix())
-    hidden = (100,)
-    print(
-        f"device={args.device} threads={torch.get_num_threads()} n={args.n_samples} "
-        f"epochs={args.epochs} MLP{hidden} median of {args.repeats}"
-    )
-    print(f"{'batch':>6} {'hand-written s':>15} {'skstruct s':>11} {'ratio':>6} "
-          f"{'hand samples/s':>15} {'skstruct samples/s':>19}")
-    for batch_size in args.batch_sizes:
-        common = dict(epochs=args.epochs, batch_size=batch_size, lr=1e-3)
-        hand, ours = [], []
-        for r in range(args.repeats + 1):  # first round is warm-up
-            start = time.perf_counter()
-            hand_written_fit(X, y, Q, hidden=hidden, device=args.device, seed=r, **common)
-            t_hand = time.perf_counter() - start
-            clf = ConveyanceClassifier(
-                class_structure=structure, hidden_layer_sizes=hidden,
-                max_epochs=args.epochs, batch_size=batch_size, lr=1e-3,
-                device=args.device, random_state=r,
-            )
-            start = time.perf_counter()
-            clf.fit(X, y)
-            t_ours = time.perf_counter() - start
-            if r > 0:
-                hand.append(t_hand)
-                ours.append(t_ours)
-        h, o = statistics.median(hand), statistics.median(ours)
-        n_seen = args.n_samples * args.epochs
-        print(f"{batch_size:>6} {h:>15.3f} {o:>11.3f} {o / h:>6.2f} {n_seen / h:>15.0f} "
-              f"{n_seen / o:>19.0f}")
+    Q = torch.tensor(structure.plausibility_matrix())
+    common = dict(epochs=4, batch_size=64, lr=1e-3)
+
+    def skstruct_fit(r):
+        return ConveyanceClassifier(
+            class_structure=structure, module=backbone(50), max_epochs=4, batch_size=64,
+            lr=1e-3, random_state=r, n_threads=threads,
+        ).fit(X, y)
+
+    if "1" not in args.skip or "2" not in args.skip:
+        runs = {
+            "hand_written": lambda r: hand_written_fit(X, y, Q, seed=r, **common),
+            "skstruct_fit": skstruct_fit,
+        }
+        if "2" not in args.skip:
+            runs["hand_written_foreach"] = lambda r: hand_written_fit(
+                X, y, Q, seed=r, optimizer_kwargs={"foreach": True}, **common)
+            runs["hand_written_fused"] = lambda r: hand_written_fit(
+                X, y, Q, seed=r, optimizer_kwargs={"fused": True}, **common)
+        times = _interleave(runs, args.repeats)
+        results["fit_vs_hand"] = _summary(times, "skstruct_fit", "hand_written")
+        if "2" not in args.skip:
+            results["optimizer_variants"] = {
+                "foreach_vs_default": _summary(times, "hand_written_foreach", "hand_written"),
+                "fused_vs_default": _summary(times, "hand_written_fused", "hand_written"),
+            }
+
+    # 3: Conveyance vs cross-entropy estimators
+    if "3" not in args.skip:
+        Xd, yd = load_digits(return_X_y=True)
+        Xs, ys = make_classification(n_samples=8000, n_features=64, n_informative=40,
+                                     n_classes=1000, n_clusters_per_class=1, random_state=0)
+        sets = {"digits": (Xd.astype(np.float32), yd, 10),
+                "synthetic_1000": (Xs.astype(np.float32), ys, 1000)}
+        results["conveyance_vs_cross_entropy"] = {}
+        for name, (Xc, yc, n_classes) in sets.items():
+            ordinal = Ordinal(list(range(n_classes)))
+            est = dict(hidden_layer_sizes=(128,), max_epochs=4, batch_size=64, lr=1e-3,
+                       n_threads=threads)
+            runs = {
+                "conveyance_fit": lambda r: ConveyanceClassifier(
+                    class_structure=ordinal, random_state=r, **est).fit(Xc, yc),
+                "cross_entropy_fit": lambda r: CrossEntropyClassifier(
+                    random_state=r, **est).fit(Xc, yc),
+            }
+            times = _interleave(runs, args.repeats)
+            results["conveyance_vs_cross_entropy"][name] = _summary(
+                times, "conveyance_fit", "cross_entropy_fit")
+
+    # 4: predict_proba throughput
+    if "4" not in args.skip:
+        clf = skstruct_fit(0)
+        Xp = np.tile(X, (4, 1))
+        module = clf.net_.module_
+        batch = clf.net_.batch_size
+
+        def raw(_):
+            Xt = torch.as_tensor(Xp)
+            module.eval()
+            with torch.no_grad():
+                return torch.cat([torch.softmax(module(Xt[i : i + batch]), 1)
+                                  for i in range(0, len(Xt), batch)]).numpy()
+
+        runs = {"raw_forward": raw, "predict_proba": lambda _: clf.predict_proba(Xp)}
+        times = _interleave(runs, max(args.repeats, 5))
+        s = _summary(times, "predict_proba", "raw_forward")
+        s["throughput_ratio"] = 1.0 / s["ratio"]  # predict_proba rows/s over raw rows/s
+        results["predict_proba_vs_forward"] = s
+
+    for name, value in results.items():
+        items = value.items() if "ratio" not in value else [(name, value)]
+        for sub, v in items:
+            extra = f" (throughput ratio {v['throughput_ratio']:.3f})" if "throughput_ratio" in v else ""
+            print(f"{name}/{sub}: {v['numerator']} / {v['denominator']} = {v['ratio']:.3f}{extra}")
+    if args.output:
+        os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
+        with open(args.output, "w") as fh:
+            json.dump({"benchmark": "bench_training", "meta": meta, "results": results},
+                      fh, indent=1)
+        print(f"wrote {args.output}")
 
 
 if __name__ == "__main__":

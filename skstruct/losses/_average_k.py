@@ -9,6 +9,7 @@ from torch import nn
 
 from ..utils.validation import check_positive_scalar
 from ._conveyance import _upcast
+from ._emd import _softmax_lse
 from ._reduction import check_logits_target, check_reduction, reduce_loss
 
 __all__ = ["AverageKLoss", "average_k_loss"]
@@ -29,6 +30,68 @@ def _check_k(k):
 def _n_pseudo_positives(k, n_samples):
     """``floor((k - 1) * n_samples)``, robust to rounding (k=1.15, 100 -> 15)."""
     return int(math.floor((k - 1.0) * n_samples + 1e-9))
+
+
+class _AverageKFunction(torch.autograd.Function):
+    """Per-sample Average-K terms of both heads with a hand-written backward.
+
+    Softmax head: cross-entropy, ``LSE - z_t`` with its gradient ``p - e_t``
+    (``LSE`` from the fused softmax, see ``_emd._softmax_lse``). The top-m
+    pseudo-positive cells are picked on ``p`` itself, the true cells set to -1
+    for the selection and restored after (no copy). Multi-label head: weight
+    1 on the true cell, ``w_p = alpha / (k - 1)`` on a pseudo-positive,
+    ``w_n = alpha / (C - k)`` on a negative; the positives' terms
+    ``softplus(-f)`` are gathered (B + m cells), the negatives' ``softplus(f)``
+    are summed after zeroing the positive cells (no cancellation). Gradient:
+    ``w (sigmoid(f) - y)``, i.e. ``w_n sigmoid(f)`` everywhere, then the
+    positive cells overwritten with ``-w sigmoid(-f)``. Saved: ``p`` and the
+    selected cells (``f`` is an input).
+    """
+
+    @staticmethod
+    def forward(ctx, z, f, target, n_pseudo, w_n, w_p):
+        t = target[:, None]
+        n_classes = z.shape[1]
+        p, lse = _softmax_lse(z)
+        per_sample = lse[:, 0] - z.gather(1, t)[:, 0]
+        p_t = p.gather(1, t)
+        top = rows = None
+        if n_pseudo > 0:
+            p.scatter_(1, t, -1.0)  # p >= 0: keeps the true cells out of the top m
+            top = p.view(-1).topk(n_pseudo, sorted=False).indices
+            p.scatter_(1, t, p_t)
+            rows = torch.div(top, n_classes, rounding_mode="floor")
+        f_t = f.gather(1, t)
+        per_sample = per_sample + F.softplus(-f_t)[:, 0]
+        negative = F.softplus(f)  # -log(1 - sigmoid(f)), a temporary
+        negative.scatter_(1, t, 0.0)
+        if n_pseudo > 0:
+            f_p = f.reshape(-1).index_select(0, top)
+            pseudo = F.softplus(-f_p) * w_p
+            per_sample = per_sample.index_add(0, rows, pseudo)
+            negative.view(-1).index_fill_(0, top, 0.0)
+        per_sample = per_sample + w_n * negative.sum(1)
+        del negative
+        ctx.save_for_backward(p, f, t, top, rows)
+        ctx.n_pseudo, ctx.w_n, ctx.w_p = n_pseudo, w_n, w_p
+        return per_sample
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):
+        p, f, t, top, rows = ctx.saved_tensors
+        g = grad_loss[:, None]
+        grad_z = grad_f = None
+        if ctx.needs_input_grad[0]:
+            grad_z = torch.mul(p, g).scatter_add_(1, t, -g)
+        if ctx.needs_input_grad[1]:
+            grad_f = torch.sigmoid(f).mul_(g * ctx.w_n)
+            grad_f.scatter_(1, t, -torch.sigmoid(-f.gather(1, t)) * g)
+            if ctx.n_pseudo > 0:
+                f_p = f.reshape(-1).index_select(0, top)
+                values = -ctx.w_p * torch.sigmoid(-f_p) * grad_loss.index_select(0, rows)
+                grad_f.view(-1).index_copy_(0, top, values)
+        return grad_z, grad_f, None, None, None, None
 
 
 def average_k_loss(
@@ -138,31 +201,9 @@ def average_k_loss(
 
     z = _upcast(logits_softmax)
     f = _upcast(logits_multilabel)
-    target = target.long()
-    t = target[:, None]
-
-    true_cell = torch.zeros(z.shape, dtype=torch.bool, device=z.device).scatter_(1, t, True)
-    pseudo = torch.zeros_like(true_cell)
-    if n_pseudo > 0:
-        with torch.no_grad():
-            # probabilities >= 0, so -1 keeps the true cells out of the top m
-            proba = torch.softmax(z.detach(), 1).scatter_(1, t, -1.0)
-            top = proba.view(-1).topk(n_pseudo, sorted=False).indices
-        pseudo.view(-1)[top] = True
-    negative = ~(true_cell | pseudo)
-
-    minus_log_sigmoid = F.softplus(-f)  # -log sigmoid(f)
-    minus_log_one_minus_sigmoid = F.softplus(f)  # -log(1 - sigmoid(f))
-    per_sample = (
-        F.cross_entropy(z, target, reduction="none")
-        + minus_log_sigmoid.gather(1, t)[:, 0]
-        + alpha / (n_classes - k)
-        * torch.where(negative, minus_log_one_minus_sigmoid, 0.0).sum(1)
+    per_sample = _AverageKFunction.apply(
+        z, f, target.long(), n_pseudo, alpha / (n_classes - k), alpha / max(k - 1.0, 1e-300)
     )
-    if n_pseudo > 0:
-        per_sample = per_sample + alpha / (k - 1.0) * torch.where(
-            pseudo, minus_log_sigmoid, 0.0
-        ).sum(1)
     return reduce_loss(per_sample, reduction)
 
 

@@ -2,11 +2,13 @@
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..utils.validation import check_positive_scalar
+from ._cache import cached_prepare
 from ._reduction import check_logits_target, check_reduction, reduce_loss
 
 __all__ = ["ConveyanceLoss", "conveyance_loss"]
@@ -179,30 +181,77 @@ class _ConveyanceFunction(torch.autograd.Function):
         return grad.scatter_(1, t, g * grad_t), None, None, None, None, None
 
 
-def _conveyance(logits, target, plausible, others, alpha, beta, reduction):
-    """Validate, then run the loss with dense rows of Q or the index ``others``."""
-    check_logits_target(logits, target)
-    check_reduction(reduction)
-    log_alpha = math.log(check_positive_scalar(alpha, "alpha"))
-    log_beta = math.log(check_positive_scalar(beta, "beta"))
-    n_classes = logits.shape[1]
-    if n_classes == 0:
-        raise ValueError("logits must have at least one class, got shape (n, 0).")
+def _prepare(plausible):
+    """Q as the loss reads it: boolean, diagonal set, column-major, plus its index.
+
+    Returns ``(plausible, others)``: ``plausible.T`` (one row per observed
+    label) is contiguous, so the per-batch gather is a row copy; ``others`` is
+    the (C, K) table of :func:`_plausible_index`, or ``None`` for a dense Q.
+    """
+    if plausible.dtype != torch.bool:
+        plausible = plausible != 0
+    plausible = plausible | torch.eye(
+        plausible.shape[0], dtype=torch.bool, device=plausible.device
+    )
+    plausible = plausible.T.contiguous().T
+    return plausible, _plausible_index(plausible)
+
+
+def _prepared(plausible, n_classes, device):
+    """Validate ``plausible`` and return its prepared form, cached.
+
+    A tensor is prepared once per (tensor, version) and stays on its device; a
+    :class:`~skstruct.structures.ClassStructure` (anything with a
+    ``plausibility_matrix()``) is prepared once per device, cached on the
+    structure, and moved to ``device`` (the logits').
+    """
     if not isinstance(plausible, torch.Tensor):
+        if callable(getattr(plausible, "plausibility_matrix", None)) and callable(
+            getattr(plausible, "_cached", None)
+        ):
+            structure = plausible
+            if structure.n_classes != n_classes:
+                raise ValueError(
+                    f"plausible is a structure with {structure.n_classes} classes, but "
+                    f"logits have {n_classes} columns."
+                )
+
+            def compute():
+                q = torch.tensor(np.asarray(structure.plausibility_matrix(), dtype=bool))
+                return _prepare(q.to(device))
+
+            return structure._cached(("conveyance_prepared", str(device)), compute)
         raise TypeError(
-            f"plausible must be a torch tensor, got {type(plausible).__name__}; "
-            "use torch.as_tensor(Q, dtype=torch.bool)."
+            f"plausible must be a torch tensor or a class structure, got "
+            f"{type(plausible).__name__}; use torch.as_tensor(Q, dtype=torch.bool)."
         )
     if plausible.shape != (n_classes, n_classes):
         raise ValueError(
             f"plausible must have shape ({n_classes}, {n_classes}) to match "
             f"logits with {n_classes} classes, got shape {tuple(plausible.shape)}."
         )
+    return cached_prepare(plausible, "conveyance", lambda: _prepare(plausible))
+
+
+def _check_conveyance_args(logits, target, alpha, beta, reduction):
+    check_logits_target(logits, target)
+    check_reduction(reduction)
+    log_alpha = math.log(check_positive_scalar(alpha, "alpha"))
+    log_beta = math.log(check_positive_scalar(beta, "beta"))
+    if logits.shape[1] == 0:
+        raise ValueError("logits must have at least one class, got shape (n, 0).")
+    return log_alpha, log_beta
+
+
+def _conveyance(logits, target, plausible, others, log_alpha, log_beta, reduction):
+    """The loss from a prepared Q (see :func:`_prepare`): the one path of both forms.
+
+    ``others`` is the plausible-set index, or ``None`` for the dense rows of
+    ``plausible`` (any layout; column-major is fastest).
+    """
     z = _upcast(logits)
     target = target.long()
     if others is None:
-        if plausible.dtype != torch.bool:
-            plausible = plausible != 0
         not_s = _outside_rows(plausible, target, z.dtype)
     else:
         not_s, others = None, others.index_select(0, target)
@@ -226,13 +275,19 @@ def conveyance_loss(logits, target, plausible, *, alpha=0.1, beta=10.0, reductio
         Unnormalised scores. float16 and bfloat16 are computed in float32.
     target : torch.Tensor of shape (n_samples,)
         Integer indices of the observed labels, in ``[0, n_classes)``.
-    plausible : torch.Tensor of shape (n_classes, n_classes)
+    plausible : torch.Tensor of shape (n_classes, n_classes) or ClassStructure
         Boolean plausibility matrix Q: ``plausible[s, t]`` is True when true
         class ``s`` may appear under observed label ``t``. Non-boolean
         tensors are read as ``plausible != 0``. The diagonal is always treated
-        as True. Stored column-major (``Q.T.contiguous().T``) the per-batch
-        gather is fastest; :class:`ConveyanceLoss` does that, and for a
-        sparse Q it also precomputes each label's plausible set.
+        as True. A class structure (e.g. a
+        :class:`~skstruct.structures.ClassGraph`) stands for its
+        ``plausibility_matrix()``, moved to the logits' device. Q is prepared
+        once, as :class:`ConveyanceLoss` prepares it (column-major, and each
+        label's plausible set when Q is sparse), and the preparation is cached
+        by tensor identity and version counter (on the structure for a
+        structure), so repeated calls with the same Q cost what the module
+        costs; an in-place edit of Q is seen (writes through a NumPy array
+        sharing its memory are not: pass a new tensor then).
     alpha : float, default=0.1
         Weight (> 0) of the target odds ``(1 - p_t) / p_t``.
     beta : float, default=10.0
@@ -294,7 +349,9 @@ def conveyance_loss(logits, target, plausible, *, alpha=0.1, beta=10.0, reductio
     >>> conveyance_loss(logits, target, plausible)
     tensor(2.3550)
     """
-    return _conveyance(logits, target, plausible, None, alpha, beta, reduction)
+    log_alpha, log_beta = _check_conveyance_args(logits, target, alpha, beta, reduction)
+    plausible, others = _prepared(plausible, logits.shape[1], logits.device)
+    return _conveyance(logits, target, plausible, others, log_alpha, log_beta, reduction)
 
 
 def _rebuild_index(module, incompatible_keys):
@@ -354,14 +411,13 @@ class ConveyanceLoss(nn.Module):
                 "plausible must be a square (n_classes, n_classes) matrix, got "
                 f"shape {tuple(plausible.shape)}."
             )
-        plausible = (plausible != 0) | torch.eye(
-            plausible.shape[0], dtype=torch.bool, device=plausible.device
-        )
-        # Column-major: plausible.T (one row per observed label) is contiguous.
-        self.register_buffer("plausible", plausible.T.contiguous().T)
-        # Derived from plausible (rebuilt after load_state_dict): each label's
-        # plausible classes when Q is sparse, else None (dense rows of Q).
-        self.register_buffer("_others", _plausible_index(self.plausible), persistent=False)
+        # The functional form's preparation (the same code path): boolean,
+        # diagonal set, column-major (plausible.T, one row per observed label,
+        # is contiguous), and each label's plausible classes when Q is sparse
+        # (else None: dense rows of Q), rebuilt after load_state_dict.
+        plausible, others = _prepare(plausible)
+        self.register_buffer("plausible", plausible)
+        self.register_buffer("_others", others, persistent=False)
         self.register_load_state_dict_post_hook(_rebuild_index)
 
     def extra_repr(self):
@@ -385,6 +441,15 @@ class ConveyanceLoss(nn.Module):
         loss : torch.Tensor
             A scalar, or shape (n_samples,) when ``reduction='none'``.
         """
+        log_alpha, log_beta = _check_conveyance_args(
+            logits, target, self.alpha, self.beta, self.reduction
+        )
+        n_classes = logits.shape[1]
+        if self.plausible.shape[0] != n_classes:
+            raise ValueError(
+                f"logits have {n_classes} columns but this ConveyanceLoss holds a "
+                f"({self.plausible.shape[0]}, {self.plausible.shape[0]}) plausibility matrix."
+            )
         return _conveyance(
-            logits, target, self.plausible, self._others, self.alpha, self.beta, self.reduction
+            logits, target, self.plausible, self._others, log_alpha, log_beta, self.reduction
         )

@@ -1,11 +1,11 @@
 """Squared Earth Mover's Distance losses for ordered classes (arXiv 1611.05916)."""
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from ..utils.validation import check_positive_scalar
 from ._conveyance import _upcast
+from ._cache import cached_prepare
 from ._reduction import check_logits_target, check_reduction, reduce_loss
 
 __all__ = ["EMD2GroundLoss", "EMD2Loss", "emd2_ground_loss", "emd2_loss"]
@@ -25,7 +25,34 @@ def _check_rank(rank, n_classes):
         )
     if rank.is_floating_point() or rank.is_complex() or rank.dtype == torch.bool:
         raise TypeError(f"rank must hold integer ranks 0..n_classes-1, got {rank.dtype}.")
-    return rank.long()
+    return rank
+
+
+def _prepared_rank(rank, n_classes, device):
+    """``(rank, order)`` as int64 on ``device``, ``order`` the inverse permutation.
+
+    Cached by the identity and version of ``rank`` (see ``_cache.py``), so
+    the functional form and the module run the same code at the same cost.
+    """
+    rank = _check_rank(rank, n_classes)
+
+    def prepare():
+        r = rank.long().to(device)
+        # order[r] = the column of rank r (the inverse permutation).
+        order = torch.empty_like(r).scatter_(0, r, torch.arange(n_classes, device=device))
+        return r, order
+
+    return cached_prepare(rank, ("emd2_rank", str(device)), prepare)
+
+
+def _prepared_cost(distance, omega, mu, dtype):
+    """``D**omega + mu`` in ``dtype``, column-major (a row copy per target), cached."""
+
+    def prepare():
+        cost = distance.to(dtype).pow(omega).add_(mu)
+        return cost.T.contiguous()  # row t = column t of the cost
+
+    return cached_prepare(distance, ("emd2_ground", omega, mu, dtype), prepare)
 
 
 def _check_permutation(rank):
@@ -44,6 +71,106 @@ def _check_permutation(rank):
             "exactly once); pass e.g. Ordinal(...).ranks."
         )
     return rank
+
+
+def _softmax_lse(z):
+    """``softmax(z)`` and ``logsumexp(z)`` from one fused softmax.
+
+    ``LSE = z_max - log p_max`` with ``p_max >= 1/C`` the probability of the
+    top logit: exact to rounding and never an underflow, with two cheap
+    reductions (``amax``) instead of a second pass of ``exp``.
+    """
+    p = torch.softmax(z, 1)
+    return p, z.amax(1, keepdim=True) - torch.log(p.amax(1, keepdim=True))
+
+
+class _EMD2Function(torch.autograd.Function):
+    """Per-sample squared EMD (+ CE) with a hand-written backward.
+
+    With ``p`` in scale order and ``r`` the target's rank, the CDF difference
+    is ``diff_k = CDF_k(p) - [k >= r] = cumsum(p')_k`` where ``p'`` is ``p``
+    with ``p'_r = p_r - 1`` computed as ``-(sum of the other p)``: below r the
+    running sum is the CDF, from r on it is minus the mass above k, so a
+    confident correct prediction keeps its relative accuracy (exactly 0 at a
+    one-hot prediction) and one cumsum gives both sides. Backward:
+    ``dloss/dp_j = 2 sum_{k >= j} diff_k``, or, up to a constant that the
+    softmax Jacobian removes, ``G_j = -2 sum_{k < j} diff_k`` (a forward
+    cumsum again); ``dz = p (G - <p, G>)``. The CE term adds
+    ``ce_weight (p - e_r) = ce_weight p'``. Saved: ``p'`` only (one (B, C)
+    tensor, as cross-entropy saves its log-softmax).
+    """
+
+    @staticmethod
+    def forward(ctx, z, target, target_rank, order, rank, ce_weight):
+        zz = z if order is None else z.index_select(1, order)
+        r = (target if target_rank is None else target_rank)[:, None]
+        p, lse = _softmax_lse(zz)
+        del zz
+        p.scatter_(1, r, 0.0)
+        p.scatter_(1, r, -p.sum(1, keepdim=True))  # p' (p_r - 1, without cancellation)
+        diff = p.cumsum(1)
+        per_sample = torch.linalg.vecdot(diff, diff, dim=1)
+        del diff
+        if ce_weight > 0:
+            per_sample = per_sample + ce_weight * (lse[:, 0] - z.gather(1, target[:, None])[:, 0])
+        ctx.save_for_backward(p, r, rank)
+        ctx.ce_weight = ce_weight
+        return per_sample
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):
+        p, r, rank = ctx.saved_tensors  # p is p' (see the class docstring)
+        diff = p.cumsum(1)
+        G = diff.cumsum(1).sub_(diff).mul_(-2.0)  # -2 sum_{k < j} diff_k
+        del diff
+        # <p, G> with the true p_r = p'_r + 1
+        G_r = G.gather(1, r)
+        dot = torch.linalg.vecdot(p, G, dim=1)[:, None] + G_r
+        grad = G.sub_(dot).mul_(p)  # p' (G - dot), off by (G_r - dot) at r
+        grad.scatter_add_(1, r, G_r - dot)
+        if ctx.ce_weight > 0:
+            grad.add_(p, alpha=ctx.ce_weight)
+        grad.mul_(grad_loss[:, None])
+        if rank is not None:
+            grad = grad.index_select(1, rank)  # back to the column order
+        return grad, None, None, None, None, None
+
+
+class _EMD2GroundFunction(torch.autograd.Function):
+    """Per-sample ``CE + sum_i p_i^2 cost_i`` with a hand-written backward.
+
+    With ``L = sum_i p_i^2 cost_i``, ``dL/dp_i = 2 p_i cost_i`` and the softmax
+    Jacobian give ``dz_i = 2 p_i (p_i cost_i - L)``; cross-entropy adds
+    ``w (p_i - [i = t])``. Saved: ``p`` and ``L``; the cost rows are gathered
+    again in backward (a row copy) rather than kept.
+    """
+
+    @staticmethod
+    def forward(ctx, z, target, cost, ce_weight):
+        t = target[:, None]
+        p, lse = _softmax_lse(z)
+        pc = cost.index_select(0, target).mul_(p)
+        emd = torch.linalg.vecdot(pc, p, dim=1)
+        del pc
+        per_sample = emd
+        if ce_weight > 0:
+            per_sample = emd + ce_weight * (lse[:, 0] - z.gather(1, t)[:, 0])
+        ctx.save_for_backward(p, emd, target, cost)
+        ctx.ce_weight = ce_weight
+        return per_sample
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):
+        p, emd, target, cost = ctx.saved_tensors
+        w = ctx.ce_weight
+        g = grad_loss[:, None]
+        grad = cost.index_select(0, target).mul_(p).mul_(2.0)  # 2 p cost
+        grad.add_((w - 2.0 * emd)[:, None]).mul_(p).mul_(g)  # p (2 p cost - 2 L + w)
+        if w > 0:
+            grad.scatter_add_(1, target[:, None], -w * g)
+        return grad, None, None, None
 
 
 def emd2_loss(logits, target, *, rank=None, ce_weight=0.0, reduction="mean"):
@@ -118,25 +245,14 @@ def emd2_loss(logits, target, *, rank=None, ce_weight=0.0, reduction="mean"):
     check_reduction(reduction)
     ce_weight = check_positive_scalar(ce_weight, "ce_weight", allow_zero=True)
     z = _upcast(logits)
-    n_samples, n_classes = z.shape
+    n_classes = z.shape[1]
     target = target.long()
-    p = torch.softmax(z, 1)
-    target_rank = target
-    if rank is not None:
-        rank = _check_rank(rank, n_classes).to(z.device)
-        # order[r] = the column of rank r (the inverse permutation).
-        order = torch.empty_like(rank).scatter_(
-            0, rank, torch.arange(n_classes, device=z.device)
-        )
-        p = p.index_select(1, order)
+    if rank is None:
+        order = target_rank = None
+    else:
+        rank, order = _prepared_rank(rank, n_classes, z.device)
         target_rank = rank.index_select(0, target)
-    cdf = p.cumsum(1)
-    # mass strictly above k: reverse cumulative sum shifted by one
-    above = F.pad(p.flip(1).cumsum(1).flip(1)[:, 1:], (0, 1))
-    below_target = torch.arange(n_classes, device=z.device) < target_rank[:, None]
-    per_sample = torch.where(below_target, cdf, above).square().sum(1)
-    if ce_weight > 0:
-        per_sample = per_sample + ce_weight * F.cross_entropy(z, target, reduction="none")
+    per_sample = _EMD2Function.apply(z, target, target_rank, order, rank, ce_weight)
     return reduce_loss(per_sample, reduction)
 
 
@@ -224,11 +340,8 @@ def emd2_ground_loss(
             f"with {n_classes} classes, got shape {tuple(distance.shape)}."
         )
     target = target.long()
-    # cost[b, i] = D[i, t_b]^omega + mu
-    cost = distance.T.index_select(0, target).to(z.dtype).pow_(omega).add_(mu)
-    per_sample = (torch.softmax(z, 1).square() * cost).sum(1)
-    if ce_weight > 0:
-        per_sample = per_sample + ce_weight * F.cross_entropy(z, target, reduction="none")
+    cost = _prepared_cost(distance, omega, mu, z.dtype)  # row t: D[:, t]**omega + mu
+    per_sample = _EMD2GroundFunction.apply(z, target, cost, ce_weight)
     return reduce_loss(per_sample, reduction)
 
 

@@ -398,10 +398,16 @@ def hace_loss(
     tensor(0.4938)
     """
     d = _check_d(d)
-    tensors, meta = _tables(_check_hierarchy(hierarchy), d, node_logits)
+    hierarchy = _check_hierarchy(hierarchy)
+    tensors, meta = _tables(hierarchy, d, node_logits)
     device = logits.device if isinstance(logits, torch.Tensor) else None
     if device is not None and device.type != "cpu":
-        tensors = {name: x.to(device, non_blocking=True) for name, x in tensors.items()}
+        # moved once per device and cached on the (immutable) hierarchy, so the
+        # functional form costs what HACELoss costs
+        key = ("hace_tables", d, bool(node_logits), str(device))
+        tensors = hierarchy._cached(
+            key, lambda: {name: x.to(device) for name, x in tensors.items()}
+        )
     return _hace(logits, target, tensors, meta, d, eps, reduction)
 
 

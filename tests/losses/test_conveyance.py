@@ -9,6 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from skstruct.losses import ConveyanceLoss, conveyance_loss
+from skstruct.losses._cache import clear_cache
+from skstruct.losses._conveyance import _conveyance
+from skstruct.structures import ClassGraph
 from tests._reference import conveyance_loss_reference
 
 
@@ -403,7 +406,10 @@ def test_sparse_index_path_matches_dense(scale):
     x = logits.clone().requires_grad_(True)
     y = logits.clone().requires_grad_(True)
     got = criterion(x, target)
-    expected = conveyance_loss(y, target, plausible, alpha=0.5, beta=3.0, reduction="none")
+    # the dense path, which conveyance_loss would not take for this sparse Q
+    expected = _conveyance(
+        y, target, criterion.plausible, None, math.log(0.5), math.log(3.0), "none"
+    )
     weights = torch.linspace(0.5, 1.5, 40, dtype=torch.float64)
     (grad,) = torch.autograd.grad((got * weights).sum(), x)
     (expected_grad,) = torch.autograd.grad((expected * weights).sum(), y)
@@ -449,3 +455,67 @@ def test_index_follows_the_buffer():
         dense(logits, target), conveyance_loss(logits, target, sparse_q)
     )
     assert copy.deepcopy(dense)._others is not None
+
+
+def _values_and_grad(fn, logits):
+    x = logits.detach().clone().requires_grad_(True)
+    value = fn(x)
+    weights = torch.linspace(0.5, 1.5, value.numel(), dtype=value.dtype).reshape(value.shape)
+    (grad,) = torch.autograd.grad((value * weights).sum(), x)
+    return value.detach(), grad
+
+
+@pytest.mark.parametrize("sparse", [False, True])
+def test_function_and_module_give_identical_values_and_gradients(sparse):
+    """Check that both forms run the same code: bit-identical values and gradients."""
+    n_classes = 40
+    plausible = _sparse_plausible(30, n_classes, 3) if sparse else _random_problem(30, 1, n_classes)[2]
+    logits, target, _ = _random_problem(31, 25, n_classes, dtype=torch.float32)
+    criterion = ConveyanceLoss(plausible, alpha=0.3, beta=4.0, reduction="none")
+    assert (criterion._others is not None) == sparse
+    got = _values_and_grad(lambda x: criterion(x, target), logits)
+    for q in [plausible, plausible.T.contiguous().T, plausible.int()]:
+        expected = _values_and_grad(
+            lambda x: conveyance_loss(x, target, q, alpha=0.3, beta=4.0, reduction="none"),
+            logits,
+        )
+        assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+
+
+def test_functional_prepares_q_once_and_sees_edits(monkeypatch):
+    """Check the cache: one preparation per tensor, redone after an in-place edit."""
+    import skstruct.losses._conveyance as module
+
+    clear_cache()
+    calls = []
+    prepare = module._prepare
+    monkeypatch.setattr(module, "_prepare", lambda q: calls.append(1) or prepare(q))
+    logits, target, plausible = _random_problem(32, 10, 8)
+    first = conveyance_loss(logits, target, plausible, reduction="none")
+    for _ in range(3):
+        torch.testing.assert_close(conveyance_loss(logits, target, plausible, reduction="none"), first)
+    assert len(calls) == 1
+    plausible.fill_(False)  # in place: bumps the version counter
+    edited = conveyance_loss(logits, target, plausible, reduction="none")
+    assert len(calls) == 2
+    fresh = conveyance_loss(logits, target, torch.zeros(8, 8, dtype=torch.bool), reduction="none")
+    torch.testing.assert_close(edited, fresh)
+    assert not torch.allclose(edited, first)
+
+
+def test_functional_accepts_a_structure():
+    """Check that a ClassGraph stands for its plausibility matrix, prepared once."""
+    rng = np.random.RandomState(33)
+    weights = (rng.uniform(size=(6, 6)) < 0.3).astype(float)
+    graph = ClassGraph(weights, list("abcdef"))
+    logits, target, _ = _random_problem(34, 9, 6)
+    Q = torch.tensor(graph.plausibility_matrix())
+    torch.testing.assert_close(
+        conveyance_loss(logits, target, graph), conveyance_loss(logits, target, Q)
+    )
+    assert conveyance_loss(logits, target, graph) is not None
+    assert graph._cached(("conveyance_prepared", "cpu"), None) is not None
+    with pytest.raises(ValueError, match="structure with 6 classes"):
+        conveyance_loss(logits[:, :5], target % 5, graph)
+    with pytest.raises(TypeError, match="class structure"):
+        conveyance_loss(logits, target, [[True]])

@@ -275,3 +275,46 @@ def test_emd_modules_on_cuda():
     ground = EMD2GroundLoss(_ordinal_distance(4)).to("cuda")
     assert ground.distance.is_cuda
     ground(logits.cuda(), target.cuda())
+
+
+def _value_and_grad(fn, logits):
+    x = logits.detach().clone().requires_grad_(True)
+    value = fn(x)
+    weights = torch.linspace(0.5, 1.5, value.numel(), dtype=value.dtype)
+    (grad,) = torch.autograd.grad((value * weights).sum(), x)
+    return value.detach(), grad
+
+
+def test_functional_and_module_identical_and_cached(monkeypatch):
+    """Check bit-identical values and gradients of both forms, and one preparation per tensor."""
+    import skstruct.losses._emd as module
+    from skstruct.losses._cache import clear_cache
+
+    clear_cache()
+    logits, target, rank = _random_problem(40, 14, 6, dtype=torch.float32)
+    distance = torch.tensor(np.random.RandomState(40).uniform(size=(6, 6)), dtype=torch.float32)
+    distance.fill_diagonal_(0.0)
+    emd = EMD2Loss(rank=rank, ce_weight=0.3, reduction="none")
+    ground = EMD2GroundLoss(distance, omega=1.5, mu=0.1, ce_weight=0.5, reduction="none")
+    pairs = [
+        (lambda x: emd(x, target),
+         lambda x: emd2_loss(x, target, rank=rank, ce_weight=0.3, reduction="none")),
+        (lambda x: ground(x, target),
+         lambda x: emd2_ground_loss(x, target, distance, omega=1.5, mu=0.1, ce_weight=0.5,
+                                    reduction="none")),
+    ]
+    for module_form, functional_form in pairs:
+        got, expected = _value_and_grad(module_form, logits), _value_and_grad(functional_form, logits)
+        assert torch.equal(got[0], expected[0]) and torch.equal(got[1], expected[1])
+    calls = []
+    prepare = module.cached_prepare
+    monkeypatch.setattr(
+        module, "cached_prepare", lambda t, o, f: prepare(t, o, lambda: calls.append(o) or f())
+    )
+    before = emd2_ground_loss(logits, target, distance, reduction="none")
+    for _ in range(3):
+        emd2_ground_loss(logits, target, distance, reduction="none")
+    assert len(calls) == 1
+    distance.mul_(2.0)  # an in-place edit is seen
+    after = emd2_ground_loss(logits, target, distance, reduction="none")
+    assert len(calls) == 2 and not torch.allclose(before, after)

@@ -434,3 +434,22 @@ def test_node_logits_match_stable_log_subtree_reference():
         expected.append(loss)
     got = hace_loss(logits, target, h, d=d, node_logits=True, reduction="none")
     torch.testing.assert_close(got, torch.stack(expected), rtol=1e-9, atol=1e-9)
+
+
+def test_functional_and_module_give_identical_gradients():
+    """Check that both forms run the same code: bit-identical values and gradients."""
+    hierarchy = Hierarchy({"cat": "animal", "dog": "animal", "bus": "vehicle", "car": "vehicle",
+                           "animal": "thing", "vehicle": "thing"})
+    rng = np.random.RandomState(41)
+    logits = torch.tensor(rng.normal(size=(12, 4)), dtype=torch.float32)
+    target = torch.tensor(rng.randint(4, size=12))
+    criterion = HACELoss(hierarchy, d=0.6, eps=0.1, reduction="none")
+    results = []
+    for fn in [lambda x: criterion(x, target),
+               lambda x: hace_loss(x, target, hierarchy, d=0.6, eps=0.1, reduction="none")]:
+        x = logits.clone().requires_grad_(True)
+        value = fn(x)
+        (grad,) = torch.autograd.grad((value * torch.linspace(0.5, 1.5, 12)).sum(), x)
+        results.append((value.detach(), grad))
+    assert torch.equal(results[0][0], results[1][0])
+    assert torch.equal(results[0][1], results[1][1])
