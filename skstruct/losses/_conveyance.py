@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._reduction import check_logits_target, check_reduction, reduce_loss
+from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
 
 __all__ = ["ConveyanceLoss", "conveyance_loss"]
 
@@ -27,6 +27,28 @@ def _check_weight(value, name, *, allow_zero=False):
             f"pass for example {name}=1.0."
         )
     return value
+
+
+def _check_alpha_beta(alpha, beta):
+    """Return ``(alpha, beta)`` as floats >= 0, not both zero, else raise.
+
+    ``alpha = 0`` is a pure set (partial-label) loss; ``alpha = 1, beta = 0``
+    is exactly cross-entropy. Both zero would leave no loss at all.
+    """
+    alpha = _check_weight(alpha, "alpha", allow_zero=True)
+    beta = _check_weight(beta, "beta", allow_zero=True)
+    if alpha == 0 and beta == 0:
+        raise ValueError(
+            "alpha and beta cannot both be 0 (the loss would be identically 0); "
+            "got alpha=0.0, beta=0.0. Pass for example alpha=1.0, beta=0.0 for "
+            "cross-entropy or alpha=0.0, beta=1.0 for a pure set loss."
+        )
+    return alpha, beta
+
+
+def _log_weight(value):
+    """``log(value)``, with ``log(0) = -inf`` (the term then drops out exactly)."""
+    return math.log(value) if value > 0 else -math.inf
 
 
 def _upcast(logits):
@@ -200,11 +222,12 @@ def _conveyance(logits, target, plausible, others, alpha, beta, reduction):
     """Validate, then run the loss with dense rows of Q or the index ``others``."""
     check_logits_target(logits, target)
     check_reduction(reduction)
-    log_alpha = math.log(_check_weight(alpha, "alpha"))
-    log_beta = math.log(_check_weight(beta, "beta"))
+    alpha, beta = _check_alpha_beta(alpha, beta)
+    log_alpha, log_beta = _log_weight(alpha), _log_weight(beta)
     n_classes = logits.shape[1]
     if n_classes == 0:
         raise ValueError("logits must have at least one class, got shape (n, 0).")
+    check_target_range(target, n_classes)
     if not isinstance(plausible, torch.Tensor):
         raise TypeError(
             f"plausible must be a torch tensor, got {type(plausible).__name__}; "
@@ -251,9 +274,12 @@ def conveyance_loss(logits, target, plausible, *, alpha=0.1, beta=10.0, reductio
         gather is fastest; :class:`ConveyanceLoss` does that, and for a
         sparse Q it also precomputes each label's plausible set.
     alpha : float, default=0.1
-        Weight (> 0) of the target odds ``(1 - p_t) / p_t``.
+        Weight (>= 0) of the target odds ``(1 - p_t) / p_t``. ``alpha=0``
+        gives a pure set (partial-label) loss ``-log p_S`` for beta = 1.
     beta : float, default=10.0
-        Weight (> 0) of the plausible-set odds ``(1 - p_S) / p_S``.
+        Weight (>= 0) of the plausible-set odds ``(1 - p_S) / p_S``;
+        ``alpha=1, beta=0`` is exactly cross-entropy. alpha and beta cannot
+        both be 0.
     reduction : {'mean', 'sum', 'none'}, default='mean'
         How to reduce the per-sample losses, as in torch.
 
@@ -292,8 +318,8 @@ def conveyance_loss(logits, target, plausible, *, alpha=0.1, beta=10.0, reductio
     ``z_n``, ``n in N``. Cost: O(n_samples * n_classes), one ``exp`` per
     logit; the backward pass is hand-written (first derivatives only). One
     host sync per call reads the smallest p_t, to pick the shift (see the
-    source). Shape checks are O(1); targets are not range-checked here (do
-    that once, up front).
+    source); one more reads the smallest and largest target, which must lie
+    in ``[0, n_classes)`` (else ValueError).
 
     References
     ----------
@@ -338,9 +364,9 @@ class ConveyanceLoss(nn.Module):
         little more than cross-entropy. Treat the buffer as read-only: build
         a new module to change Q.
     alpha : float, default=0.1
-        Weight (> 0) of the target odds.
+        Weight (>= 0) of the target odds.
     beta : float, default=10.0
-        Weight (> 0) of the plausible-set odds.
+        Weight (>= 0) of the plausible-set odds; not both 0.
     reduction : {'mean', 'sum', 'none'}, default='mean'
         Reduction over the batch.
 
@@ -362,8 +388,7 @@ class ConveyanceLoss(nn.Module):
 
     def __init__(self, plausible, *, alpha=0.1, beta=10.0, reduction="mean"):
         super().__init__()
-        self.alpha = _check_weight(alpha, "alpha")
-        self.beta = _check_weight(beta, "beta")
+        self.alpha, self.beta = _check_alpha_beta(alpha, beta)
         self.reduction = check_reduction(reduction)
         plausible = torch.as_tensor(plausible)
         if plausible.ndim != 2 or plausible.shape[0] != plausible.shape[1]:

@@ -5,7 +5,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._conveyance import _check_weight, _upcast
-from ._reduction import check_logits_target, check_reduction, reduce_loss
+from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
 
 __all__ = ["EMD2GroundLoss", "EMD2Loss", "emd2_ground_loss", "emd2_loss"]
 
@@ -116,6 +116,7 @@ def emd2_loss(logits, target, *, rank=None, ce_weight=0.0, reduction="mean"):
     check_logits_target(logits, target)
     check_reduction(reduction)
     ce_weight = _check_weight(ce_weight, "ce_weight", allow_zero=True)
+    check_target_range(target, logits.shape[1])
     z = _upcast(logits)
     n_samples, n_classes = z.shape
     target = target.long()
@@ -210,6 +211,7 @@ def emd2_ground_loss(
     omega = _check_weight(omega, "omega")
     mu = _check_weight(mu, "mu", allow_zero=True)
     ce_weight = _check_weight(ce_weight, "ce_weight", allow_zero=True)
+    check_target_range(target, logits.shape[1])
     z = _upcast(logits)
     n_classes = z.shape[1]
     if not isinstance(distance, torch.Tensor):
