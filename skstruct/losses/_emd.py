@@ -123,7 +123,7 @@ def emd2_loss(logits, target, *, rank=None, ce_weight=0.0, reduction="mean"):
     p = torch.softmax(z, 1)
     target_rank = target
     if rank is not None:
-        rank = _check_rank(rank, n_classes).to(z.device)
+        rank = _check_permutation(_check_rank(rank, n_classes)).to(z.device)
         # order[r] = the column of rank r (the inverse permutation).
         order = torch.empty_like(rank).scatter_(
             0, rank, torch.arange(n_classes, device=z.device)
