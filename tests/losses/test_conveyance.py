@@ -366,6 +366,7 @@ def test_module_buffer():
     assert "n_classes=5" in repr(criterion)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_module_on_cuda():
     """Check that the buffer follows the module to the GPU and the loss matches CPU."""
