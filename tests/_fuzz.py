@@ -168,7 +168,7 @@ def check_mil(data):
 def check_hace_moderate(data):
     """HACE at |logits| <= 20 only: in float32 at larger logits it departs from
     float64 (found by this fuzzing, e.g. 297.4 vs 440.5 at logits ~ 600; see
-    benchmarks/results_committed/fuzz_stress.txt), so the CI profile checks
+    benchmarks/results_committed/fuzz_stress_smoke.txt), so the CI profile checks
     the range where it holds and the stress profile counts the rest."""
     check_hace(data, max_scale=20.0)
 
