@@ -316,6 +316,10 @@ def main(argv=None):
             raise SystemExit("error: --n-jobs must be a positive number, or -1 for all cores.")
         if args.lr is not None and not args.lr > 0:
             raise SystemExit(f"error: --lr must be > 0, got {args.lr}.")
+        if args.hidden is not None and any(width < 1 for width in args.hidden):
+            raise SystemExit(f"error: --hidden widths must be >= 1, got {args.hidden}.")
+        if args.threads is not None and args.threads < 1:
+            raise SystemExit(f"error: --threads must be >= 1, got {args.threads}.")
         _dataset_names(args.datasets)
         outcome = reproduce_mil(args)
         return 1 if outcome["missing"] else 0

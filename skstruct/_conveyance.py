@@ -59,6 +59,8 @@ class ConveyanceClassifier(_BaseStructuredClassifier):
         ``'auto'``: 10 for a ``ClassGraph`` (the paper's robust setting), 0.1
         for a ``Hierarchy`` or an ``Ordinal`` scale, 0.5 for flat classes (then
         ``alpha + beta = 1`` and the loss is exactly cross-entropy).
+        Both are >= 0 and not both 0: ``alpha=1, beta=0`` is cross-entropy,
+        ``alpha=0`` a pure set (partial-label) loss.
     l1_penalty : float, default=0.0
         Strength of an L1 penalty on the weights, applied to the gradients by
         a callback (the training recipe of the paper's noise experiments).
@@ -176,8 +178,8 @@ class ConveyanceClassifier(_BaseStructuredClassifier):
 
     _parameter_constraints = {
         **_BaseStructuredClassifier._parameter_constraints,
-        "alpha": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "beta": [Interval(numbers.Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
+        "beta": [Interval(numbers.Real, 0, None, closed="left"), StrOptions({"auto"})],
         "decision_rule": [StrOptions({"argmax", "min_expected_cost", "auto"})],
         "l1_penalty": [Interval(numbers.Real, 0, None, closed="left")],
     }
@@ -250,6 +252,13 @@ class ConveyanceClassifier(_BaseStructuredClassifier):
         self.accelerator = accelerator
         self.random_state = random_state
         self.verbose = verbose
+
+    def _check_params(self):
+        if self.alpha == 0 and self.beta == 0:
+            raise ValueError(
+                "alpha and beta cannot both be 0 (the loss would be identically 0); "
+                "pass alpha=1.0, beta=0.0 for cross-entropy or alpha=0.0 for a set loss."
+            )
 
     def _plausibility(self):
         """Q in ``classes_`` order: the structure's, or the identity if flat."""

@@ -243,6 +243,7 @@ class MILConveyance(_BaseStructuredClassifier):
         Weight of the target odds of the instance Conveyance loss.
     beta : float, default=1.0
         Weight of the plausible-set odds of the instance Conveyance loss.
+        Both are >= 0 and not both 0.
     instance_weight : float, default=1.0
         Weight of the instance loss relative to the bag cross-entropy;
         ``0`` trains a plain gated attention MIL model.
@@ -361,8 +362,8 @@ class MILConveyance(_BaseStructuredClassifier):
     _parameter_constraints = {
         **_BaseStructuredClassifier._parameter_constraints,
         "positive_label": "no_validation",
-        "alpha": [Interval(numbers.Real, 0, None, closed="neither")],
-        "beta": [Interval(numbers.Real, 0, None, closed="neither")],
+        "alpha": [Interval(numbers.Real, 0, None, closed="left")],
+        "beta": [Interval(numbers.Real, 0, None, closed="left")],
         "instance_weight": [Interval(numbers.Real, 0, None, closed="left")],
         "attention_size": [Interval(numbers.Integral, 1, None, closed="left")],
         "instance_head_sizes": ["array-like"],
@@ -449,6 +450,11 @@ class MILConveyance(_BaseStructuredClassifier):
     # ------------------------------------------------------------ validation
 
     def _check_params(self):
+        if self.alpha == 0 and self.beta == 0:
+            raise ValueError(
+                "alpha and beta cannot both be 0 (the loss would be identically 0); "
+                "pass alpha=1.0, beta=0.0 for cross-entropy or alpha=0.0 for a set loss."
+            )
         for name in ("hidden_layer_sizes", "instance_head_sizes"):
             sizes = getattr(self, name)
             if not all(

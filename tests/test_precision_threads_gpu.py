@@ -88,12 +88,37 @@ def test_n_threads_rejects_zero(iris):
 @needs_cuda
 @pytest.mark.parametrize("name", sorted(FLAT_PARAMS))
 def test_cuda_training_matches_api(iris, name):
-    """Check that every 2-D estimator trains and predicts on CUDA."""
+    """Check that every estimator trains and predicts on CUDA (MILConveyance on bags)."""
     X, y = iris
     cls = dict(all_estimators())[name]
-    clf = cls(**{**FLAT_PARAMS[name], "device": "cuda"}).fit(X, y)
+    params = {**FLAT_PARAMS[name], "device": "cuda"}
+    if name == "MILConveyance":
+        # MIL takes a sequence of bags: setosa (0) vs versicolor (1), bags of 5
+        # instances of one species, labelled by it.
+        X, y = _iris_bags(X, y)
+        params["max_epochs"] = 20
+    clf = cls(**params).fit(X, y)
     assert next(clf.net_.module_.parameters()).is_cuda
     assert clf.score(X, y) > 0.8
+
+
+def _iris_bags(X, y, size=5):
+    """Bags of ``size`` same-species iris rows (classes 0 and 1), labelled by the species."""
+    bags, labels = [], []
+    for label in (0, 1):
+        rows = X[y == label]
+        for start in range(0, len(rows), size):
+            bags.append(rows[start : start + size])
+            labels.append(label)
+    return bags, np.array(labels)
+
+
+def test_iris_bags_fit_mil_on_cpu(iris):
+    """Check the bags of the CUDA test on CPU: MILConveyance separates them."""
+    bags, labels = _iris_bags(*iris)
+    assert len(bags) == 20 and all(b.shape == (5, 4) for b in bags)
+    clf = dict(all_estimators())["MILConveyance"](**{**FLAT_PARAMS["MILConveyance"], "max_epochs": 20})
+    assert clf.fit(bags, labels).score(bags, labels) > 0.8
 
 
 @pytest.mark.gpu

@@ -10,7 +10,7 @@ from torch import nn
 from ..utils.validation import check_positive_scalar
 from ._conveyance import _upcast
 from ._emd import _softmax_lse
-from ._reduction import check_logits_target, check_reduction, reduce_loss
+from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
 
 __all__ = ["AverageKLoss", "average_k_loss"]
 
@@ -192,6 +192,7 @@ def average_k_loss(
             f"k must satisfy 1 <= k < n_classes={n_classes}, got k={k!r}; an "
             "average set of every class is trivial."
         )
+    check_target_range(target, n_classes)
     n_pseudo = _n_pseudo_positives(k, n_samples)
     if n_pseudo > n_samples * (n_classes - 1):  # unreachable when k < n_classes
         raise ValueError(

@@ -9,9 +9,31 @@ from torch import nn
 
 from ..utils.validation import check_positive_scalar
 from ._cache import cached_prepare
-from ._reduction import check_logits_target, check_reduction, reduce_loss
+from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
 
 __all__ = ["ConveyanceLoss", "conveyance_loss"]
+
+
+def _check_alpha_beta(alpha, beta):
+    """Return ``(alpha, beta)`` as floats >= 0, not both zero, else raise.
+
+    ``alpha = 0`` is a pure set (partial-label) loss; ``alpha = 1, beta = 0``
+    is exactly cross-entropy. Both zero would leave no loss at all.
+    """
+    alpha = check_positive_scalar(alpha, "alpha", allow_zero=True)
+    beta = check_positive_scalar(beta, "beta", allow_zero=True)
+    if alpha == 0 and beta == 0:
+        raise ValueError(
+            "alpha and beta cannot both be 0 (the loss would be identically 0); "
+            "got alpha=0.0, beta=0.0. Pass for example alpha=1.0, beta=0.0 for "
+            "cross-entropy or alpha=0.0, beta=1.0 for a pure set loss."
+        )
+    return alpha, beta
+
+
+def _log_weight(value):
+    """``log(value)``, with ``log(0) = -inf`` (the term then drops out exactly)."""
+    return math.log(value) if value > 0 else -math.inf
 
 
 def _upcast(logits):
@@ -236,11 +258,11 @@ def _prepared(plausible, n_classes, device):
 def _check_conveyance_args(logits, target, alpha, beta, reduction):
     check_logits_target(logits, target)
     check_reduction(reduction)
-    log_alpha = math.log(check_positive_scalar(alpha, "alpha"))
-    log_beta = math.log(check_positive_scalar(beta, "beta"))
+    alpha, beta = _check_alpha_beta(alpha, beta)
     if logits.shape[1] == 0:
         raise ValueError("logits must have at least one class, got shape (n, 0).")
-    return log_alpha, log_beta
+    check_target_range(target, logits.shape[1])
+    return _log_weight(alpha), _log_weight(beta)
 
 
 def _conveyance(logits, target, plausible, others, log_alpha, log_beta, reduction):
@@ -289,9 +311,12 @@ def conveyance_loss(logits, target, plausible, *, alpha=0.1, beta=10.0, reductio
         costs; an in-place edit of Q is seen (writes through a NumPy array
         sharing its memory are not: pass a new tensor then).
     alpha : float, default=0.1
-        Weight (> 0) of the target odds ``(1 - p_t) / p_t``.
+        Weight (>= 0) of the target odds ``(1 - p_t) / p_t``. ``alpha=0``
+        gives a pure set (partial-label) loss ``-log p_S`` for beta = 1.
     beta : float, default=10.0
-        Weight (> 0) of the plausible-set odds ``(1 - p_S) / p_S``.
+        Weight (>= 0) of the plausible-set odds ``(1 - p_S) / p_S``;
+        ``alpha=1, beta=0`` is exactly cross-entropy. alpha and beta cannot
+        both be 0.
     reduction : {'mean', 'sum', 'none'}, default='mean'
         How to reduce the per-sample losses, as in torch.
 
@@ -330,8 +355,8 @@ def conveyance_loss(logits, target, plausible, *, alpha=0.1, beta=10.0, reductio
     ``z_n``, ``n in N``. Cost: O(n_samples * n_classes), one ``exp`` per
     logit; the backward pass is hand-written (first derivatives only). One
     host sync per call reads the smallest p_t, to pick the shift (see the
-    source). Shape checks are O(1); targets are not range-checked here (do
-    that once, up front).
+    source); one more reads the smallest and largest target, which must lie
+    in ``[0, n_classes)`` (else ValueError).
 
     References
     ----------
@@ -378,9 +403,9 @@ class ConveyanceLoss(nn.Module):
         little more than cross-entropy. Treat the buffer as read-only: build
         a new module to change Q.
     alpha : float, default=0.1
-        Weight (> 0) of the target odds.
+        Weight (>= 0) of the target odds.
     beta : float, default=10.0
-        Weight (> 0) of the plausible-set odds.
+        Weight (>= 0) of the plausible-set odds; not both 0.
     reduction : {'mean', 'sum', 'none'}, default='mean'
         Reduction over the batch.
 
@@ -402,8 +427,7 @@ class ConveyanceLoss(nn.Module):
 
     def __init__(self, plausible, *, alpha=0.1, beta=10.0, reduction="mean"):
         super().__init__()
-        self.alpha = check_positive_scalar(alpha, "alpha")
-        self.beta = check_positive_scalar(beta, "beta")
+        self.alpha, self.beta = _check_alpha_beta(alpha, beta)
         self.reduction = check_reduction(reduction)
         plausible = torch.as_tensor(plausible)
         if plausible.ndim != 2 or plausible.shape[0] != plausible.shape[1]:

@@ -4,9 +4,9 @@ import torch
 from torch import nn
 
 from ..utils.validation import check_positive_scalar
-from ._conveyance import _upcast
 from ._cache import cached_prepare
-from ._reduction import check_logits_target, check_reduction, reduce_loss
+from ._conveyance import _upcast
+from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
 
 __all__ = ["EMD2GroundLoss", "EMD2Loss", "emd2_ground_loss", "emd2_loss"]
 
@@ -37,7 +37,7 @@ def _prepared_rank(rank, n_classes, device):
     rank = _check_rank(rank, n_classes)
 
     def prepare():
-        r = rank.long().to(device)
+        r = _check_permutation(rank).long().to(device)
         # order[r] = the column of rank r (the inverse permutation).
         order = torch.empty_like(r).scatter_(0, r, torch.arange(n_classes, device=device))
         return r, order
@@ -244,6 +244,7 @@ def emd2_loss(logits, target, *, rank=None, ce_weight=0.0, reduction="mean"):
     check_logits_target(logits, target)
     check_reduction(reduction)
     ce_weight = check_positive_scalar(ce_weight, "ce_weight", allow_zero=True)
+    check_target_range(target, logits.shape[1])
     z = _upcast(logits)
     n_classes = z.shape[1]
     target = target.long()
@@ -327,6 +328,7 @@ def emd2_ground_loss(
     omega = check_positive_scalar(omega, "omega")
     mu = check_positive_scalar(mu, "mu", allow_zero=True)
     ce_weight = check_positive_scalar(ce_weight, "ce_weight", allow_zero=True)
+    check_target_range(target, logits.shape[1])
     z = _upcast(logits)
     n_classes = z.shape[1]
     if not isinstance(distance, torch.Tensor):

@@ -8,7 +8,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ..structures import Hierarchy
-from ._reduction import check_logits_target, check_reduction, reduce_loss
+from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
 
 __all__ = ["HACELoss", "hace_loss"]
 
@@ -294,6 +294,7 @@ def _hace(logits, target, tensors, meta, d, eps, reduction):
         )
     eps = _check_eps(eps)
     check_reduction(reduction)
+    check_target_range(target, meta["n_leaves"])
     z = logits if logits.dtype == torch.float64 else logits.to(torch.float32)
     n = meta["n_leaves"]
     eps_o = eps / (n - 1) if n > 1 else 0.0

@@ -6,8 +6,8 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..utils.validation import check_positive_scalar
-from ._conveyance import conveyance_loss
-from ._reduction import check_reduction, reduce_loss
+from ._conveyance import _check_alpha_beta, conveyance_loss
+from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
 
 __all__ = ["MILConveyanceLoss"]
 
@@ -35,9 +35,10 @@ class MILConveyanceLoss(nn.Module):
         ``s`` may appear under bag label ``t``); stored as a buffer with the
         diagonal set.
     alpha : float, default=1.0
-        Weight of the target odds of the instance Conveyance loss.
+        Weight (>= 0) of the target odds of the instance Conveyance loss.
     beta : float, default=1.0
-        Weight of the plausible-set odds of the instance Conveyance loss.
+        Weight (>= 0) of the plausible-set odds of the instance Conveyance
+        loss; alpha and beta cannot both be 0.
     instance_weight : float, default=1.0
         Weight of the instance term; ``0`` trains the bag head only.
     reduction : {'mean', 'sum', 'none'}, default='mean'
@@ -65,8 +66,7 @@ class MILConveyanceLoss(nn.Module):
     def __init__(self, plausible, *, alpha=1.0, beta=1.0, instance_weight=1.0, reduction="mean"):
         super().__init__()
         self.reduction = check_reduction(reduction)
-        self.alpha = check_positive_scalar(alpha, "alpha")
-        self.beta = check_positive_scalar(beta, "beta")
+        self.alpha, self.beta = _check_alpha_beta(alpha, beta)
         self.instance_weight = check_positive_scalar(instance_weight, "instance_weight", allow_zero=True)
         if not isinstance(plausible, torch.Tensor):
             plausible = torch.tensor(plausible)  # a copy: read-only arrays are fine
@@ -103,7 +103,15 @@ class MILConveyanceLoss(nn.Module):
         loss : torch.Tensor
             A scalar, or shape (B,) when ``reduction='none'``.
         """
+        if not isinstance(output, (tuple, list)) or len(output) != 4:
+            raise TypeError(
+                "output must be the 4-tuple (bag_logits, instance_logits, attention, "
+                f"padding_mask) of GatedAttentionMIL, got {type(output).__name__}"
+                + (f" of length {len(output)}." if isinstance(output, (tuple, list)) else ".")
+            )
         bag_logits, instance_logits, _, padding_mask = output
+        check_logits_target(bag_logits, target, name="bag_logits")
+        check_target_range(target, bag_logits.shape[1])
         target = target.long()
         if self.reduction != "mean":
             return reduce_loss(self._per_bag(bag_logits, instance_logits, padding_mask, target),

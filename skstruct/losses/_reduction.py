@@ -1,4 +1,4 @@
-"""Shared helpers of the loss functions: reductions and cheap shape checks."""
+"""Shared helpers of the loss functions: reductions, shape and target checks."""
 
 import torch
 
@@ -120,3 +120,20 @@ class SampleWeightedLoss(torch.nn.Module):
             target, sample_weight = target
             return weighted_mean(self.criterion(output, target), sample_weight)
         return self.criterion(output, target).mean()
+def check_target_range(target, n_classes, *, name="target"):
+    """Raise a ValueError unless every entry of ``target`` lies in ``[0, n_classes)``.
+
+    One ``aminmax`` and one host read per call (a device sync on CUDA); an
+    out-of-range index would otherwise end in an ``IndexError`` or a CUDA
+    device-side assert deep inside torch, or be read silently.
+    """
+    if target.numel() == 0:
+        return
+    low, high = (int(v) for v in torch.stack(torch.aminmax(target.long())).tolist())
+    if low < 0 or high >= n_classes:
+        bad = low if low < 0 else high
+        raise ValueError(
+            f"{name} must hold class indices in [0, {n_classes}) for {n_classes} "
+            f"classes, got {name} value {bad}; encode the labels with "
+            "sklearn.preprocessing.LabelEncoder (or the estimator's classes_)."
+        )

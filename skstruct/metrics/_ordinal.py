@@ -378,6 +378,8 @@ def ranked_probability_score(y_true, y_proba, *, structure=None, order=None, sam
     structure = _resolve(structure, order)
     y_true = _as_1d(y_true, "y_true")
     y_proba = np.asarray(y_proba, dtype=np.float64)
+    if not np.all(np.isfinite(y_proba)):
+        raise ValueError("y_proba must hold finite probabilities (found NaN or inf).")
     if y_proba.ndim != 2 or y_proba.shape[1] != structure.n_classes:
         raise ValueError(
             f"y_proba must have shape (n_samples, {structure.n_classes}) with "

@@ -1,5 +1,7 @@
 """Feed-forward networks for feature vectors."""
 
+import numbers
+
 import torch
 from torch import nn
 
@@ -50,9 +52,17 @@ class MLP(nn.Module):
                 f"activation={activation!r} is not supported; expected one of "
                 f"{sorted(_ACTIVATIONS)}."
             )
+        sizes = tuple(hidden_layer_sizes)
+        if not all(
+            isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
+        ):
+            raise ValueError(
+                f"hidden_layer_sizes must be a tuple of positive integers, got {sizes!r}; "
+                "pass for example hidden_layer_sizes=(100,)."
+            )
         layers = []
         width = int(n_features)
-        for size in hidden_layer_sizes:
+        for size in sizes:
             layers.append(nn.Linear(width, int(size)))
             layers.append(_ACTIVATIONS[activation]())
             if dropout > 0:

@@ -47,6 +47,11 @@ def calibrate_average_size(scores, predicted, set_size):
     >>> float(calibrate_average_size(scores, None, set_size=1.0))
     0.4
     """
+    if not (np.isfinite(set_size) and set_size >= (0 if predicted is None else 1)):
+        raise ValueError(
+            f"set_size must be a finite number >= {0 if predicted is None else 1} "
+            f"(the target mean set size), got set_size={set_size!r}."
+        )
     scores = np.asarray(scores, dtype=np.float64)
     n_samples, n_classes = scores.shape
     others = scores.copy()
@@ -76,6 +81,8 @@ def sets_from_threshold(scores, predicted, threshold, *, include_predicted=True)
     >>> sets_from_threshold(np.array([[0.6, 0.3, 0.1]]), np.array([0]), 0.25)
     array([[ True,  True, False]])
     """
+    if np.isnan(threshold):
+        raise ValueError("threshold must be a number, got threshold=nan.")
     sets = np.asarray(scores) >= threshold
     if include_predicted:
         sets[np.arange(sets.shape[0]), predicted] = True
@@ -108,8 +115,18 @@ def calibrate_conformal(scores, y_index, confidence_level):
     >>> float(calibrate_conformal(scores, np.array([0, 1, 0, 0]), 0.5))
     0.6
     """
+    if not 0 < confidence_level < 1:
+        raise ValueError(
+            f"confidence_level must lie in (0, 1), got confidence_level={confidence_level!r}."
+        )
     scores = np.asarray(scores, dtype=np.float64)
     n_samples = scores.shape[0]
+    y_index = np.asarray(y_index)
+    if y_index.size and (y_index.min() < 0 or y_index.max() >= scores.shape[1]):
+        raise ValueError(
+            f"y_index must hold column indices in [0, {scores.shape[1]}), got "
+            f"values from {y_index.min()} to {y_index.max()}."
+        )
     nonconformity = 1.0 - scores[np.arange(n_samples), y_index]
     rank = int(np.ceil((n_samples + 1) * confidence_level))
     if rank > n_samples:

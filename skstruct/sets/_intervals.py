@@ -184,6 +184,8 @@ def intervals_to_mask(lo, hi, n_classes):
     >>> intervals_to_mask(np.array([1]), np.array([2]), 4)
     array([[False,  True,  True, False]])
     """
+    if np.any(np.asarray(lo) > np.asarray(hi)):
+        raise ValueError("lo must be <= hi for every interval (lowest rank first).")
     ranks = np.arange(n_classes)[None, :]
     return (ranks >= np.asarray(lo)[:, None]) & (ranks <= np.asarray(hi)[:, None])
 

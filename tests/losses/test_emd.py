@@ -264,6 +264,7 @@ def test_emd2_ground_module():
     assert "omega=1.0" in repr(criterion)
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_emd_modules_on_cuda():
     """Check that the buffers follow the modules to the GPU."""

@@ -364,6 +364,7 @@ def test_module_pickle_and_to():
     assert clone.hierarchy == h and clone.eps == 0.1 and clone.reduction == "sum"
 
 
+@pytest.mark.gpu
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_matches_cpu():
     """Check that the loss and its gradient on CUDA match the CPU."""
