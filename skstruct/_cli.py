@@ -307,6 +307,9 @@ def _parser():
         prog="python -m skstruct",
         description="skstruct command line.",
     )
+    from . import __version__
+
+    parser.add_argument("--version", action="version", version=f"skstruct {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
     reproduce = sub.add_parser("reproduce", help="reproduce a paper's experiment")
     which = reproduce.add_subparsers(dest="experiment", required=True)
