@@ -1,6 +1,6 @@
 """
 Ordinal ratings: squared-EMD training vs cross-entropy
-=====================================================
+======================================================
 
 On an ordinal scale a prediction two levels off is worse than one level off,
 but cross-entropy does not know it: it only asks for mass on the right level.

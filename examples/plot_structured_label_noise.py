@@ -1,6 +1,6 @@
 """
 Structured label noise: Conveyance vs cross-entropy on handwritten digits
-========================================================================
+=========================================================================
 
 Labels are often wrong in known directions: a 7 gets labelled 1, a 3 gets
 labelled 8, or labels are confused within a group of look-alike classes. The
