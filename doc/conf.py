@@ -54,7 +54,7 @@ sphinx_gallery_conf = {
     "examples_dirs": str(HERE.parent / "examples"),
     "gallery_dirs": "auto_examples",
     "filename_pattern": r"/plot_",
-    "ignore_pattern": r"accelerate_data_parallel\.py",
+    "ignore_pattern": r"(accelerate_data_parallel|plot_hierarchical_fashion)\.py",
     "plot_gallery": "False" if os.environ.get("SKSTRUCT_DOC_NOPLOT") else "True",
     "download_all_examples": False,
     "within_subsection_order": "FileNameSortKey",
