@@ -15,7 +15,8 @@ leaves; shape, colour and texture features), or sklearn's digits when
 :class:`~skstruct.AverageKClassifier` ``head='softmax'`` (cross-entropy, the
 paper's baseline) and ``head='multilabel'`` (the two-head loss); both
 thresholds are recalibrated with ``calibrate`` on the same calibration
-split, and the histogram shows the set sizes on the test split. The sets
+split, and :class:`~skstruct.display.SetSizeDisplay` shows the set sizes on the
+test split with the coverage at each size. The sets
 are not forced to hold the top-1 label, so a set can be empty.
 
 Run: ``python examples/plot_average_k_sets.py [--k 3] [--out set_sizes.png]``
@@ -23,9 +24,6 @@ Run: ``python examples/plot_average_k_sets.py [--k 3] [--out set_sizes.png]``
 
 import argparse
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from sklearn.datasets import load_digits  # noqa: E402
@@ -33,6 +31,7 @@ from sklearn.model_selection import train_test_split  # noqa: E402
 from sklearn.preprocessing import StandardScaler  # noqa: E402
 
 from skstruct import AverageKClassifier  # noqa: E402
+from skstruct.display import SetSizeDisplay  # noqa: E402
 from skstruct.metrics import average_k_accuracy, empty_rate, mean_set_size  # noqa: E402
 
 
@@ -52,7 +51,7 @@ def load_data():
     return X, df["species"].to_numpy(), "leaf_id_flavia"
 
 
-def main(k=3, epochs=60, seed=0, out="average_k_set_sizes.png"):
+def main(k=3, epochs=60, seed=0, out=None):
     X, y, name = load_data()
     X_tr, X_rest, y_tr, y_rest = train_test_split(
         X, y, train_size=0.6, stratify=y, random_state=seed
@@ -65,11 +64,13 @@ def main(k=3, epochs=60, seed=0, out="average_k_set_sizes.png"):
 
     network = dict(hidden_layer_sizes=(256,), dropout=0.2, max_epochs=epochs,
                    lr=1e-3, batch_size=64, random_state=seed)
-    sizes = {}
+    sizes, displays = {}, {}
     for label, head in [("cross-entropy + threshold", "softmax"), ("two-head", "multilabel")]:
         clf = AverageKClassifier(k=k, head=head, **network).fit(X_tr, y_tr)
         sets = clf.calibrate(X_cal).predict_set(X_te)
         sizes[label] = sets.sum(axis=1)
+        displays[label] = (sets, y_te)
+        classes = clf.classes_
         print(
             f"{label:>26}: average-{k} accuracy "
             f"{average_k_accuracy(y_te, sets, classes=clf.classes_):.3f}, mean size "
@@ -77,20 +78,14 @@ def main(k=3, epochs=60, seed=0, out="average_k_set_sizes.png"):
             f"top-1 accuracy {clf.score(X_te, y_te):.3f}"
         )
 
-    top = int(max(s.max() for s in sizes.values()))
-    fig, ax = plt.subplots(figsize=(6, 3.4))
-    ax.hist(
-        list(sizes.values()), bins=np.arange(-0.5, top + 1.5),
-        label=[f"{lab} (mean {s.mean():.2f})" for lab, s in sizes.items()],
-        color=["#999999", "#1f77b4"],
-    )
-    ax.set_xlabel("set size")
-    ax.set_ylabel("test samples")
-    ax.set_title(f"{name}: set sizes at mean size {k} (test split)")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(out, dpi=90)
-    print(f"saved {out}")
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), sharey=True, layout="constrained")
+    for ax, (label, (sets, y_true)) in zip(axes, displays.items()):
+        SetSizeDisplay.from_predictions(y_true, sets, classes=classes, name=label, ax=ax)
+        ax.title.set_fontsize(9)
+    fig.suptitle(f"{name}: set sizes at mean size {k} (test split)")
+    if out:
+        fig.savefig(out, dpi=90)
+        print(f"saved {out}")
 
 
 if __name__ == "__main__":
@@ -98,7 +93,7 @@ if __name__ == "__main__":
     parser.add_argument("--k", type=float, default=3.0)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--out", default="average_k_set_sizes.png")
-    args = parser.parse_args()
+    parser.add_argument("--out", default=None, help="save the figure here")
+    args, _ = parser.parse_known_args()
     k = int(args.k) if args.k.is_integer() else args.k
     main(k=k, epochs=args.epochs, seed=args.seed, out=args.out)

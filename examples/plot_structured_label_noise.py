@@ -1,6 +1,6 @@
 """
 Structured label noise: Conveyance vs cross-entropy on handwritten digits
-========================================================================
+=========================================================================
 
 Labels are often wrong in known directions: a 7 gets labelled 1, a 3 gets
 labelled 8, or labels are confused within a group of look-alike classes. The
@@ -18,9 +18,10 @@ digits (1,797 8x8 images) at rate 0.4:
 
 and compare, on the *clean* test labels and over 5 seeds, the same MLP
 trained with cross-entropy and with the Conveyance loss. No model selection
-is done on the test split.
+is done on the test split. The bars show the mean clean test accuracy and
+its standard deviation over the seeds.
 
-Run: ``python examples/plot_structured_label_noise.py [--seeds 5] [--epochs 60]``
+Run: ``python examples/plot_structured_label_noise.py [--seeds 5] [--epochs 60] [--out noise.png]``
 """
 
 import argparse
@@ -80,12 +81,38 @@ def main(argv=None):
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--rate", type=float, default=0.4)
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", default=None, help="save the figure here")
+    args, _ = parser.parse_known_args(argv)
     rows = run(args.seeds, args.epochs, args.rate)
     print(f"\nDigits, noise rate {args.rate}, clean test accuracy over {args.seeds} seeds")
     print(f"{'noise':<12}{'method':<16}{'accuracy':>18}{'fit s':>8}")
     for noise_name, method, mean, std, fit_time in rows:
         print(f"{noise_name:<12}{method:<16}{mean:>10.4f} ± {std:.4f}{fit_time:>8.2f}")
+    plot(rows, args)
+
+
+def plot(rows, args):
+    """Clean test accuracy per noise kind, one bar per method (mean ± std)."""
+    import matplotlib.pyplot as plt
+
+    noises = list(dict.fromkeys(r[0] for r in rows))
+    methods = list(dict.fromkeys(r[1] for r in rows))
+    fig, ax = plt.subplots(figsize=(6, 3.6), layout="constrained")
+    width = 0.8 / len(methods)
+    for m, method in enumerate(methods):
+        vals = [next(r for r in rows if r[0] == n and r[1] == method) for n in noises]
+        x = np.arange(len(noises)) + (m - (len(methods) - 1) / 2) * width
+        ax.bar(x, [v[2] for v in vals], width, yerr=[v[3] for v in vals], capsize=3,
+               label=method)
+        for xi, v in zip(x, vals):
+            ax.text(xi, v[2] + v[3], f"{v[2]:.3f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(range(len(noises)), noises)
+    ax.set_ylabel("clean test accuracy")
+    ax.set_ylim(0.5, 1.02)
+    ax.set_title(f"Digits, noise rate {args.rate}, {args.seeds} seeds (mean ± std)")
+    ax.legend(loc="lower left")
+    if args.out:
+        fig.savefig(args.out, dpi=100)
 
 
 if __name__ == "__main__":

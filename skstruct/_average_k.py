@@ -110,7 +110,7 @@ class AverageKClassifier(_BaseStructuredClassifier):
         ``decision_rule``; the loss ignores it).
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``, when X has string column names.
     net_ : skorch.NeuralNet
         The trained skorch network; its module returns ``(softmax_logits,

@@ -149,7 +149,7 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
         from the lowest to the highest level.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``, when X has string column names.
     net_ : skorch.NeuralNet
         The trained skorch network (``net_.module_`` is the torch module).

@@ -124,7 +124,7 @@ class HACEClassifier(_BaseStructuredClassifier):
         The resolved hierarchy.
     n_features_in_ : int
         Number of features seen during ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Names of features seen during ``fit``, when X has string column names.
     net_ : skorch.NeuralNet
         The trained skorch network. With ``node_logits=True`` its module has

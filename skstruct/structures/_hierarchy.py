@@ -387,12 +387,34 @@ class Hierarchy(ClassStructure):
         return self._height
 
     def parent(self, node):
-        """Parent of ``node``, or ``None`` for a root."""
+        """Parent of ``node``, or ``None`` for a root.
+
+        Parameters
+        ----------
+        node : object
+            A node label of the hierarchy.
+
+        Returns
+        -------
+        parent : object or None
+            The parent's label.
+        """
         p = self._parent_idx[self._node(node)]
         return None if p < 0 else self._labels[p]
 
     def ancestors(self, node):
-        """Ancestors of ``node``, parent first and root last (a tuple)."""
+        """Ancestors of ``node``, parent first and root last (a tuple).
+
+        Parameters
+        ----------
+        node : object
+            A node label of the hierarchy.
+
+        Returns
+        -------
+        ancestors : tuple
+            Labels from the parent up to the root.
+        """
         out = []
         p = self._parent_idx[self._node(node)]
         while p >= 0:
@@ -401,19 +423,63 @@ class Hierarchy(ClassStructure):
         return tuple(out)
 
     def depth(self, node):
-        """Number of edges between ``node`` and its root (roots have depth 0)."""
+        """Number of edges between ``node`` and its root (roots have depth 0).
+
+        Parameters
+        ----------
+        node : object
+            A node label of the hierarchy.
+
+        Returns
+        -------
+        depth : int
+            Edges to the root.
+        """
         return int(self._depth[self._node(node)])
 
     def node_height(self, node):
-        """Length of the longest downward path from ``node`` to a leaf."""
+        """Length of the longest downward path from ``node`` to a leaf.
+
+        Parameters
+        ----------
+        node : object
+            A node label of the hierarchy.
+
+        Returns
+        -------
+        height : int
+            0 for a leaf.
+        """
         return int(self._node_height[self._node(node)])
 
     def children(self, node):
-        """Children of ``node`` in label order (a tuple, empty for a leaf)."""
+        """Children of ``node`` in label order (a tuple, empty for a leaf).
+
+        Parameters
+        ----------
+        node : object
+            A node label of the hierarchy.
+
+        Returns
+        -------
+        children : tuple
+            Labels of the children.
+        """
         return tuple(self._labels[i] for i in self._children[self._node(node)])
 
     def siblings(self, node):
-        """Other children of the parent of ``node`` (empty for a root)."""
+        """Other children of the parent of ``node`` (empty for a root).
+
+        Parameters
+        ----------
+        node : object
+            A node label of the hierarchy.
+
+        Returns
+        -------
+        siblings : tuple
+            Labels of the siblings.
+        """
         i = self._node(node)
         p = self._parent_idx[i]
         if p < 0:
@@ -421,11 +487,33 @@ class Hierarchy(ClassStructure):
         return tuple(self._labels[j] for j in self._children[p] if j != i)
 
     def is_leaf(self, node):
-        """Whether ``node`` is a leaf, i.e. a class."""
+        """Whether ``node`` is a leaf, i.e. a class.
+
+        Parameters
+        ----------
+        node : object
+            A node label of the hierarchy.
+
+        Returns
+        -------
+        is_leaf : bool
+            True for a leaf.
+        """
         return bool(self._is_leaf[self._node(node)])
 
     def leaves_under(self, node):
-        """Sorted labels of the leaves under ``node`` (the node itself if a leaf)."""
+        """Sorted labels of the leaves under ``node`` (the node itself if a leaf).
+
+        Parameters
+        ----------
+        node : object
+            A node label of the hierarchy.
+
+        Returns
+        -------
+        leaves : ndarray
+            Leaf labels, sorted.
+        """
         start, stop = self._ranges[self._node(node)]
         return self._classes[np.sort(self._dfs_leaf_order[start:stop])]
 
@@ -436,7 +524,18 @@ class Hierarchy(ClassStructure):
         return self._dfs_leaf_order
 
     def node_leaf_range(self, node):
-        """``(start, stop)`` depth-first leaf positions covered by ``node``."""
+        """``(start, stop)`` depth-first leaf positions covered by ``node``.
+
+        Parameters
+        ----------
+        node : object
+            A node label of the hierarchy.
+
+        Returns
+        -------
+        range : tuple of int
+            Positions ``start`` to ``stop - 1`` in ``dfs_leaf_order``.
+        """
         start, stop = self._ranges[self._node(node)]
         return int(start), int(stop)
 
@@ -463,6 +562,7 @@ class Hierarchy(ClassStructure):
         Parameters
         ----------
         labels : array-like of leaf labels
+            Leaf labels to map.
         depth : int
             Target depth, roots being at depth 0. A leaf at depth ``depth`` or
             shallower maps to itself.
