@@ -50,7 +50,20 @@ class LAC:
     randomized = False
 
     def nonconformity(self, proba, u=None):
-        """Score of every class, shape ``(n_samples, n_classes)``; lower = more conforming."""
+        """Score of every class, shape ``(n_samples, n_classes)``; lower = more conforming.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_samples, n_classes)
+            Class probabilities.
+        u : ndarray of shape (n_samples,) or None, default=None
+            One uniform draw per sample; used by randomized scores only.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes)
+            Nonconformity of every class; lower is more conforming.
+        """
         return 1.0 - np.asarray(proba, dtype=np.float64)
 
     def __repr__(self):
@@ -80,7 +93,20 @@ class APS:
         return np.zeros(n_classes)
 
     def nonconformity(self, proba, u=None):
-        """Score of every class; ``u`` (one uniform per sample) when randomized."""
+        """Score of every class; ``u`` (one uniform per sample) when randomized.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_samples, n_classes)
+            Class probabilities.
+        u : ndarray of shape (n_samples,) or None, default=None
+            One uniform draw per sample; used by randomized scores only.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples, n_classes)
+            Nonconformity of every class; lower is more conforming.
+        """
         proba = np.asarray(proba, dtype=np.float64)
         order = np.argsort(-proba, axis=1, kind="stable")
         ranked = np.take_along_axis(proba, order, axis=1)
@@ -209,7 +235,22 @@ class SplitConformal:
         return rng.uniform(size=n)
 
     def calibrate(self, proba, y_index, confidence_level):
-        """Compute ``quantiles_`` from calibration probabilities and true column indices."""
+        """Compute ``quantiles_`` from calibration probabilities and true column indices.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_samples, n_classes)
+            Probabilities of the calibration samples.
+        y_index : array-like of shape (n_samples,)
+            Column index of each sample's true class.
+        confidence_level : float
+            Target coverage, in (0, 1).
+
+        Returns
+        -------
+        self : SplitConformal
+            With ``quantiles_`` (one per class) set.
+        """
         proba = np.asarray(proba, dtype=np.float64)
         y_index = np.asarray(y_index, dtype=np.int64)
         n, n_classes = proba.shape
@@ -225,7 +266,18 @@ class SplitConformal:
         return self
 
     def predict_sets(self, proba):
-        """Boolean sets ``{j : score_j <= quantiles_[j]}``, shape ``(n_samples, n_classes)``."""
+        """Boolean sets ``{j : score_j <= quantiles_[j]}``.
+
+        Parameters
+        ----------
+        proba : array-like of shape (n_samples, n_classes)
+            Class probabilities.
+
+        Returns
+        -------
+        sets : ndarray of shape (n_samples, n_classes), dtype=bool
+            True where a class is in the sample's set.
+        """
         proba = np.asarray(proba, dtype=np.float64)
         scores = self._score().nonconformity(proba, self._uniforms(len(proba), 1))
         return scores <= self.quantiles_[None, :]

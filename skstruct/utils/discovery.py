@@ -5,19 +5,20 @@ import pkgutil
 from importlib import import_module
 from operator import itemgetter
 
-from sklearn.base import BaseEstimator
+from sklearn.base import BaseEstimator, ClassifierMixin
 from sklearn.pipeline import Pipeline
 
 __all__ = ["all_estimators"]
 
-_SKIP_MODULES = {"tests", "benchmarks", "__main__", "_cli"}
+# reproduce: the experiment harness (MILWithTestCurve records test curves).
+_SKIP_MODULES = {"tests", "benchmarks", "__main__", "_cli", "reproduce"}
 
 
 def all_estimators():
-    """Public estimator classes of skstruct, as sorted ``(name, class)`` pairs.
+    """Public classifiers of skstruct, as sorted ``(name, class)`` pairs.
 
-    A class counts when it subclasses :class:`~sklearn.base.BaseEstimator`, is
-    not abstract, its name does not start with ``_``, it is defined in
+    A class counts when it subclasses :class:`~sklearn.base.BaseEstimator`
+    and :class:`~sklearn.base.ClassifierMixin`, is not abstract, its name does not start with ``_``, it is defined in
     skstruct and it is not a pipeline (``skstruct.pipeline.Pipeline`` only
     adds a method to sklearn's).
 
@@ -42,6 +43,9 @@ def all_estimators():
                 and cls.__module__.startswith("skstruct")
                 and not inspect.isabstract(cls)
                 and not issubclass(cls, Pipeline)
+                # Classifiers only: the bag transformer of skstruct.preprocessing
+                # takes bags, not arrays, and has its own tests.
+                and issubclass(cls, ClassifierMixin)
             ):
                 found.add((name, cls))
     return sorted(found, key=itemgetter(0))
