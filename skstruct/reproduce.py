@@ -95,8 +95,8 @@ def reference_params(name, *, batch_size=1, lr=None, max_epochs=40, **overrides)
     Returns
     -------
     params : dict
-        Keyword arguments of ``MILConveyance``: the paper's architecture and
-        optimiser, with feature scaling and ensembling off.
+        Keyword arguments of ``MILConveyance``: the paper's architecture,
+        optimiser and one-bag-per-step training.
 
     Examples
     --------
@@ -118,14 +118,9 @@ def reference_params(name, *, batch_size=1, lr=None, max_epochs=40, **overrides)
         optimizer="adam",
         weight_decay=1e-4,
         max_grad_norm=1.0,
-        **_REFERENCE_OFF,
     )
     params.update(overrides)
     return params
-
-
-# Options of MILConveyance that the paper's setup does not use.
-_REFERENCE_OFF = {}
 
 
 def benchmark_folds(data, *, repetitions=1, n_folds=10, cv="stored", seed=0):

@@ -93,7 +93,7 @@ class BagTransformer(TransformerMixin, BaseEstimator):
         bags : list of ndarray of shape (n_instances_i, n_features_out)
             The transformed bags, in the order of ``X``.
         """
-        from .._mil import _check_bags
+        from .._mil import _check_bags, _split_by_length
 
         check_is_fitted(self)
         bags = _check_bags(X)
@@ -102,9 +102,8 @@ class BagTransformer(TransformerMixin, BaseEstimator):
                 f"X has bags with {bags[0].shape[1]} features, but BagTransformer "
                 f"was fitted with {self.n_features_in_} features per instance."
             )
-        lengths = [len(b) for b in bags]
         out = np.asarray(self.transformer_.transform(np.concatenate(bags, axis=0)))
-        return np.split(out, np.cumsum(lengths)[:-1])
+        return _split_by_length(out, [len(b) for b in bags])
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
