@@ -688,10 +688,19 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
                 out = _SkstructNet.evaluation_step(self.net_, (Xb, yb), training=False)
             else:
                 out = self.net_.evaluation_step((Xb, yb), training=False)
-            outputs.append(_to_cpu_rows(out, n_real))
+            outputs.append(self._batch_output(_to_cpu_rows(out, n_real)))
         if isinstance(outputs[0], tuple):
             return tuple(torch.cat(parts) for parts in zip(*outputs))
         return torch.cat(outputs)
+
+    def _batch_output(self, output):
+        """The module output of one inference batch as rows that concatenate (hook).
+
+        ``_forward`` concatenates these along dimension 0 over the batches;
+        an estimator whose module returns per-batch padded parts (MIL) turns
+        them into plain rows here. The default keeps the output as it is.
+        """
+        return output
 
     def _proba_from_logits(self, logits):
         """The one place where logits become probabilities (softmax)."""

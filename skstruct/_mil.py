@@ -17,7 +17,6 @@ from .modules._mlp import infer_output_width, reset_parameters
 from .structures import ClassGraph, check_structure
 from .utils._docstring import fill_doc
 from .utils._sklearn_compat import Interval
-from .utils._torch import torch_threads
 
 __all__ = ["MILConveyance"]
 
@@ -592,23 +591,17 @@ class MILConveyance(_BaseStructuredClassifier):
     def _output_to_logits(self, output):
         return output[0]
 
-    def _forward(self, X):
-        """Bag logits, concatenated instance logits and attention, bag sizes."""
-        dataset = self._make_dataset(X)
-        bag_logits, instance_logits, attention = [], [], []
-        with torch_threads(self.n_threads):
-            for out in self.net_.forward_iter(dataset, training=False, device="cpu"):
-                bag, instances, weights, padding_mask = out
-                valid = ~padding_mask
-                bag_logits.append(bag)
-                instance_logits.append(instances[valid])
-                attention.append(weights[valid])
-        return (
-            torch.cat(bag_logits),
-            torch.cat(instance_logits),
-            torch.cat(attention),
-            dataset.lengths.numpy(),
-        )
+    def _batch_output(self, output):
+        """Bag logits, and the instance logits and attention of real instances only.
+
+        The base's ``_forward`` runs the fixed-shape inference batches and
+        concatenates what this returns: ``(bag_logits, instance_logits,
+        attention)`` with instance rows of all bags one after the other
+        (padding dropped), in the order of the bags.
+        """
+        bag_logits, instance_logits, attention, padding_mask = output
+        valid = ~padding_mask
+        return bag_logits, instance_logits[valid], attention[valid]
 
     # ----------------------------------------------------------- prediction
 
@@ -655,8 +648,8 @@ class MILConveyance(_BaseStructuredClassifier):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        _, instance_logits, _, lengths = self._forward(X)
-        return _split_by_length(self._proba_from_logits(instance_logits), lengths)
+        _, instance_logits, _ = self._forward(X)
+        return _split_by_length(self._proba_from_logits(instance_logits), [len(b) for b in X])
 
     def attention_weights(self, X):
         """Attention of the bag head over the instances of each bag.
@@ -674,8 +667,8 @@ class MILConveyance(_BaseStructuredClassifier):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        _, _, attention, lengths = self._forward(X)
-        return _split_by_length(attention.detach().double().numpy(), lengths)
+        _, _, attention = self._forward(X)
+        return _split_by_length(attention.detach().double().numpy(), [len(b) for b in X])
 
     # ------------------------------------------------------------------ tags
 
