@@ -103,12 +103,15 @@ class MILConveyanceLoss(nn.Module):
         loss : torch.Tensor
             A scalar, or shape (B,) when ``reduction='none'``.
         """
-        if not isinstance(output, (tuple, list)) or len(output) != 4:
+        if not isinstance(output, (tuple, list)) or len(output) not in (4, 6):
             raise TypeError(
                 "output must be the 4-tuple (bag_logits, instance_logits, attention, "
-                f"padding_mask) of GatedAttentionMIL, got {type(output).__name__}"
+                "padding_mask) of GatedAttentionMIL or the 6-tuple of "
+                f"GatedAttentionMILEnsemble, got {type(output).__name__}"
                 + (f" of length {len(output)}." if isinstance(output, (tuple, list)) else ".")
             )
+        if len(output) == 6:
+            return self._ensemble_loss(output, target)
         bag_logits, instance_logits, _, padding_mask = output
         check_logits_target(bag_logits, target, name="bag_logits")
         check_target_range(target, bag_logits.shape[1])
@@ -143,6 +146,35 @@ class MILConveyanceLoss(nn.Module):
             weights = (1.0 / (counts.to(per_instance.dtype) * n_bags)).repeat_interleave(counts)
             instance_loss = (per_instance * weights).sum()
         return loss + self.instance_weight * instance_loss
+
+    def _ensemble_loss(self, output, target):
+        """The sum over members of each member's loss on its own outputs.
+
+        Member ``m`` of bag ``b`` counts as a bag of its own: the member
+        outputs ``(B, k, C)`` and ``(B, n_max, k, C)`` become ``B * k`` bags,
+        whose mean loss times ``k`` is the sum over members of their mean
+        loss per bag. Summing (not averaging) keeps each member's gradient
+        what it would be if it were trained alone, so weight decay and
+        ``lr`` mean the same for one network and for ``k``.
+        """
+        _, _, _, padding_mask, member_bag, member_instance = output
+        n_bags, n_members, n_classes = member_bag.shape
+        n_max = member_instance.shape[1]
+        pair_logits = member_bag.reshape(n_bags * n_members, n_classes)
+        pair_instances = member_instance.transpose(1, 2).reshape(
+            n_bags * n_members, n_max, n_classes
+        )
+        pair_mask = padding_mask.repeat_interleave(n_members, dim=0)
+        pair_target = target.repeat_interleave(n_members)
+        if self.reduction == "mean":
+            # The 4-tuple path (with its checks) on the B * k pseudo-bags.
+            return n_members * self.forward(
+                (pair_logits, pair_instances, None, pair_mask), pair_target
+            )
+        check_logits_target(pair_logits, pair_target, name="member_bag_logits")
+        check_target_range(pair_target, n_classes)
+        per_pair = self._per_bag(pair_logits, pair_instances, pair_mask, pair_target.long())
+        return reduce_loss(per_pair.reshape(n_bags, n_members).sum(1), self.reduction)
 
     def _per_bag(self, bag_logits, instance_logits, padding_mask, target):
         """Loss of each bag: its CE plus the mean instance loss of its real instances."""

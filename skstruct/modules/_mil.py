@@ -5,7 +5,7 @@ from torch import nn
 
 from ._mlp import _ACTIVATIONS, MLP
 
-__all__ = ["GatedAttentionMIL"]
+__all__ = ["GatedAttentionMIL", "GatedAttentionMILEnsemble"]
 
 
 class GatedAttentionMIL(nn.Module):
@@ -186,3 +186,194 @@ class GatedAttentionMIL(nn.Module):
         """Gated attention scores ``w^T (tanh(V h) * sigmoid(U h))``, shape ``hidden.shape[:-1]``."""
         gated = torch.tanh(self.attention_V(hidden)) * torch.sigmoid(self.attention_U(hidden))
         return self.attention_w(self.attention_dropout(gated)).squeeze(-1)
+
+
+class _MemberLinear(nn.Module):
+    """``n_members`` independent linear layers applied in one batched product.
+
+    Weights have shape ``(n_members, in_features, out_features)``; each
+    member's slice is initialised like :class:`torch.nn.Linear`. Input of
+    shape ``(M, in_features)`` is shared by all members, input of shape
+    ``(n_members, M, in_features)`` gives each member its own rows; the
+    output is ``(n_members, M, out_features)``.
+    """
+
+    def __init__(self, n_members, in_features, out_features, bias=True):
+        super().__init__()
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self.weight = nn.Parameter(torch.empty(n_members, self.in_features, self.out_features))
+        self.bias = nn.Parameter(torch.empty(n_members, 1, self.out_features)) if bias else None
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        # torch.nn.Linear's default: U(-1/sqrt(in), 1/sqrt(in)) for weight and bias.
+        bound = 1.0 / self.in_features**0.5
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, x):
+        if x.ndim == 2:
+            out = torch.matmul(x, self.weight)
+        else:
+            out = torch.bmm(x, self.weight)
+        return out if self.bias is None else out + self.bias
+
+    def extra_repr(self):
+        return (
+            f"n_members={self.weight.shape[0]}, in_features={self.in_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
+        )
+
+
+class GatedAttentionMILEnsemble(nn.Module):
+    """``n_members`` gated attention MIL networks trained in one batched pass.
+
+    Every member is a :class:`GatedAttentionMIL` with an MLP body (its own
+    weights, initialisation and dropout masks); all members see the same
+    batches and their layers run as batched matrix products, so a step of
+    ``n_members`` small networks costs about as many operations as a step of
+    one network of the combined width, not ``n_members`` steps.
+
+    Parameters
+    ----------
+    n_features : int
+        Number of features of an instance.
+    n_members : int, default=5
+        Number of member networks.
+    n_classes : int, default=2
+        Number of logits of both heads.
+    hidden_layer_sizes : tuple of int, default=(128, 64)
+        Widths of each member's MLP body.
+    attention_size : int, default=64
+        Width of each member's gated attention.
+    instance_head_sizes : tuple of int, default=()
+        Hidden widths of each member's instance head before its output layer.
+    activation : {'relu', 'gelu', 'tanh', 'elu', 'leaky_relu'}, default='relu'
+        Non-linearity of the bodies and instance heads.
+    dropout : float, default=0.1
+        Dropout on the gated attention features.
+
+    See Also
+    --------
+    GatedAttentionMIL : One member.
+    skstruct.MILConveyance : Trains this network when ``n_estimators > 1``.
+
+    Notes
+    -----
+    ``forward`` returns the four outputs of :class:`GatedAttentionMIL` for
+    the *ensemble* (logits ``log(mean_m softmax(z_m))``, so that a softmax of
+    them is the members' mean probability, and the mean attention), followed
+    by the members' own bag logits ``(n_bags, n_members, n_classes)`` and
+    instance logits ``(n_bags, n_max, n_members, n_classes)``, which the
+    training loss uses (each member is trained on its own outputs).
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skstruct.modules import GatedAttentionMILEnsemble
+    >>> net = GatedAttentionMILEnsemble(4, n_members=3, hidden_layer_sizes=(8,)).eval()
+    >>> out = net(torch.zeros(2, 5, 4))
+    >>> [tuple(t.shape) for t in out]
+    [(2, 2), (2, 5, 2), (2, 5), (2, 5), (2, 3, 2), (2, 5, 3, 2)]
+    """
+
+    def __init__(
+        self,
+        n_features,
+        n_members=5,
+        n_classes=2,
+        *,
+        hidden_layer_sizes=(128, 64),
+        attention_size=64,
+        instance_head_sizes=(),
+        activation="relu",
+        dropout=0.1,
+    ):
+        super().__init__()
+        if activation not in _ACTIVATIONS:
+            raise ValueError(
+                f"activation={activation!r} is not supported; expected one of "
+                f"{sorted(_ACTIVATIONS)}."
+            )
+        k = int(n_members)
+        self.n_features, self.n_members, self.n_classes = int(n_features), k, int(n_classes)
+        widths = [self.n_features, *[int(s) for s in hidden_layer_sizes]]
+        self.body = nn.ModuleList(_MemberLinear(k, a, b) for a, b in zip(widths, widths[1:]))
+        self.activation = _ACTIVATIONS[activation]()
+        width = widths[-1]
+        self.attention_V = _MemberLinear(k, width, attention_size)
+        self.attention_U = _MemberLinear(k, width, attention_size)
+        self.attention_dropout = nn.Dropout(dropout)
+        self.attention_w = _MemberLinear(k, attention_size, 1, bias=False)
+        self.bag_head = _MemberLinear(k, width, self.n_classes)
+        head = [width, *[int(s) for s in instance_head_sizes], self.n_classes]
+        self.instance_head = nn.ModuleList(_MemberLinear(k, a, b) for a, b in zip(head, head[1:]))
+
+    def extra_repr(self):
+        return (
+            f"n_features={self.n_features}, n_members={self.n_members}, "
+            f"n_classes={self.n_classes}"
+        )
+
+    def forward(self, bags, padding_mask=None):
+        """Ensemble and member logits of a padded batch of bags.
+
+        Parameters
+        ----------
+        bags : torch.Tensor of shape (n_bags, n_max, n_features)
+            Instances of each bag, padded to the largest bag of the batch.
+        padding_mask : torch.Tensor of shape (n_bags, n_max), dtype=bool, default=None
+            ``True`` at padded positions; ``None`` means no padding.
+
+        Returns
+        -------
+        output : tuple of torch.Tensor
+            ``(bag_logits, instance_logits, attention, padding_mask,
+            member_bag_logits, member_instance_logits)``, see the class
+            notes; padded positions hold zeros (and no attention).
+        """
+        if bags.ndim != 3:
+            raise ValueError(
+                "bags must have shape (n_bags, n_max, n_features), got shape "
+                f"{tuple(bags.shape)}."
+            )
+        n_bags, n_max, _ = bags.shape
+        k = self.n_members
+        if padding_mask is None:
+            padding_mask = torch.zeros(n_bags, n_max, dtype=torch.bool, device=bags.device)
+        valid = ~padding_mask
+        # Only real instances go through the members: (M, d) -> (k, M, width).
+        hidden = bags[valid]
+        for layer in self.body:
+            hidden = self.activation(layer(hidden))
+        gated = torch.tanh(self.attention_V(hidden)) * torch.sigmoid(self.attention_U(hidden))
+        flat_scores = self.attention_w(self.attention_dropout(gated)).squeeze(-1)  # (k, M)
+        scores = flat_scores.new_full((k, n_bags, n_max), float("-inf"))
+        scores = scores.masked_scatter(valid.expand(k, -1, -1), flat_scores)
+        attention = torch.softmax(scores, dim=-1)  # (k, B, n_max)
+        padded = hidden.new_zeros(k, n_bags, n_max, hidden.shape[-1])
+        padded = padded.masked_scatter(valid[None, ..., None], hidden)
+        bag_repr = torch.einsum("kbn,kbnh->kbh", attention, padded)
+        member_bag = self.bag_head(bag_repr.reshape(k, n_bags, -1))  # (k, B, C)
+        instance = hidden
+        for i, layer in enumerate(self.instance_head):
+            instance = layer(instance)
+            if i < len(self.instance_head) - 1:
+                instance = self.activation(instance)
+        member_instance = instance.new_zeros(k, n_bags, n_max, self.n_classes)
+        member_instance = member_instance.masked_scatter(valid[None, ..., None], instance)
+        member_bag = member_bag.transpose(0, 1)  # (B, k, C)
+        member_instance = member_instance.permute(1, 2, 0, 3)  # (B, n_max, k, C)
+        log_k = torch.log(torch.tensor(float(k), dtype=member_bag.dtype, device=bags.device))
+        bag_logits = torch.logsumexp(torch.log_softmax(member_bag, -1), dim=-2) - log_k
+        instance_logits = torch.logsumexp(torch.log_softmax(member_instance, -1), dim=-2) - log_k
+        instance_logits = instance_logits.masked_fill(padding_mask[..., None], 0.0)
+        return (
+            bag_logits,
+            instance_logits,
+            attention.mean(0),
+            padding_mask,
+            member_bag,
+            member_instance,
+        )

@@ -149,17 +149,16 @@ def test_three_d_array_of_equal_bags():
 def test_padding_does_not_change_predictions(fitted, musk1_slice):
     """Check that batch sizes 1 and 8 at prediction give the same results."""
     bags, _ = musk1_slice
-    net = fitted.net_
-    old = net.batch_size
+    old = fitted.batch_size  # prediction batches have the estimator's batch_size
     try:
-        net.batch_size = 1
+        fitted.batch_size = 1
         proba_1 = fitted.predict_proba(bags)
         inst_1 = fitted.predict_instance_proba(bags)
-        net.batch_size = 8
+        fitted.batch_size = 8
         proba_8 = fitted.predict_proba(bags)
         inst_8 = fitted.predict_instance_proba(bags)
     finally:
-        net.batch_size = old
+        fitted.batch_size = old
     np.testing.assert_allclose(proba_8, proba_1, rtol=1e-5, atol=1e-6)
     for a, b in zip(inst_8, inst_1):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
