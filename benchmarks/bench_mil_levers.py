@@ -12,7 +12,14 @@ variants differ from ``MILConveyance()`` in one lever each:
   the training instances of each fold (MUSK features span about +-300);
 * ``weight_decay=5e-3``: 50 times the default weight decay;
 * ``paper training``: one bag per step at lr 1e-3, the paper's exact setup
-  (``--levers`` must name it: it is about 3x slower).
+  (``--levers`` must name it: it is about 3x slower);
+* ``small network``: one 128-64 network (attention 64, a linear instance
+  head), the member size of the ensemble levers;
+* ``n_estimators=5 small networks``: five such networks trained in one
+  batched pass, probabilities averaged, with and without the Conveyance
+  instance term;
+* ``n_estimators=3 medium networks``: three 256-256 networks, about the
+  cost of one default network.
 
 Usage::
 
@@ -39,6 +46,11 @@ from skstruct.preprocessing import BagTransformer
 from skstruct.reproduce import benchmark_folds, honest_scores
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+# The member size of the ensemble levers: about a tenth of the default
+# network's operations per instance, so five of them cost half of one.
+SMALL = dict(hidden_layer_sizes=(128, 64), attention_size=64, instance_head_sizes=())
+# Three of these cost about as much as one default network (512-512, head 512).
+MEDIUM = dict(hidden_layer_sizes=(256, 256), attention_size=128, instance_head_sizes=(256,))
 
 
 def levers(threads):
@@ -51,6 +63,15 @@ def levers(threads):
         ),
         "weight_decay=5e-3": MILConveyance(weight_decay=5e-3, **common),
         "paper training (batch_size=1, lr=1e-3)": MILConveyance(batch_size=1, lr=1e-3, **common),
+        "small network (128-64, attention 64, linear instance head)": MILConveyance(
+            **SMALL, **common
+        ),
+        "n_estimators=5 small networks": MILConveyance(n_estimators=5, **SMALL, **common),
+        "n_estimators=3 medium networks (256-256, attention 128, instance head 256)":
+            MILConveyance(n_estimators=3, **MEDIUM, **common),
+        "n_estimators=5 small networks, instance_weight=0": MILConveyance(
+            n_estimators=5, instance_weight=0.0, **SMALL, **common
+        ),
     }
 
 
