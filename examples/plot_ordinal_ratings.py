@@ -94,7 +94,7 @@ def plot(scale, pooled, dataset, output=None):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.strip().split("\n")[0])
+    parser = argparse.ArgumentParser(description="Ordinal confusion of EMD vs cross-entropy.")
     parser.add_argument("--dataset", default="era", choices=["era", "esl", "lev", "swd"])
     parser.add_argument("--splits", type=int, default=2)
     parser.add_argument("--epochs", type=int, default=30)

@@ -79,7 +79,8 @@ def run(seeds=3, epochs=40, rate=0.4, verbose=True):
 
 
 def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[1])
+    parser = argparse.ArgumentParser(
+        description="Conveyance vs cross-entropy under structured label noise.")
     parser.add_argument("--seeds", type=int, default=3)
     parser.add_argument("--epochs", type=int, default=40)
     parser.add_argument("--rate", type=float, default=0.4)
