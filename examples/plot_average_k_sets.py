@@ -23,15 +23,15 @@ Run: ``python examples/plot_average_k_sets.py [--k 3] [--out set_sizes.png]``
 
 import argparse
 
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from sklearn.datasets import load_digits  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
-from sklearn.preprocessing import StandardScaler  # noqa: E402
+import matplotlib.pyplot as plt
+import numpy as np
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
 
-from skstruct import AverageKClassifier  # noqa: E402
-from skstruct.display import SetSizeDisplay  # noqa: E402
-from skstruct.metrics import average_k_accuracy, empty_rate, mean_set_size  # noqa: E402
+from skstruct import AverageKClassifier
+from skstruct.display import SetSizeDisplay
+from skstruct.metrics import average_k_accuracy, empty_rate, mean_set_size
 
 
 def load_data():
