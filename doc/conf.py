@@ -59,7 +59,6 @@ sphinx_gallery_conf = {
     "download_all_examples": False,
     "within_subsection_order": "FileNameSortKey",
     "matplotlib_animations": False,
-    "reference_url": {"skstruct": None},
     "abort_on_example_error": True,
     "only_warn_on_example_error": False,
 }

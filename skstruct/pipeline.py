@@ -61,7 +61,7 @@ def predict_set(estimator, X):
 
 
 class Pipeline(_sk_pipeline.Pipeline):
-    """sklearn's Pipeline with a ``predict_set`` method.
+    """Scikit-learn's Pipeline with a ``predict_set`` method.
 
     Identical to :class:`sklearn.pipeline.Pipeline` otherwise; use it when a
     scorer needs ``predict_set`` on a pipeline.
@@ -86,6 +86,22 @@ class Pipeline(_sk_pipeline.Pipeline):
 
 
 def make_pipeline(*steps, memory=None, verbose=False):
-    """Build a :class:`Pipeline` (with ``predict_set``) from steps, like sklearn's."""
+    """Build a :class:`Pipeline` (with ``predict_set``) from steps, like sklearn's.
+
+    Parameters
+    ----------
+    *steps : list of estimators
+        The steps, named automatically from their lowercased class names.
+    memory : str or object with the joblib.Memory interface, default=None
+        Passed to :class:`Pipeline`.
+    verbose : bool, default=False
+        Passed to :class:`Pipeline`.
+
+    Returns
+    -------
+    pipeline : Pipeline
+        A skstruct :class:`Pipeline` with the same steps as
+        :func:`sklearn.pipeline.make_pipeline` would build.
+    """
     sk = _sk_pipeline.make_pipeline(*steps, memory=memory, verbose=verbose)
     return Pipeline(sk.steps, memory=memory, verbose=verbose)

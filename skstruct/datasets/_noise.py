@@ -34,6 +34,8 @@ def pair_flip_transition(classes, pairs, rate):
     Returns
     -------
     T : ndarray of shape (n_classes, n_classes)
+        Row-stochastic transition matrix, ``T[i, j] = P(observed classes[j] |
+        true classes[i])``; the identity outside the flipped pairs.
 
     Examples
     --------
@@ -72,6 +74,8 @@ def block_flip_transition(classes, groups, rate):
     Returns
     -------
     T : ndarray of shape (n_classes, n_classes)
+        Row-stochastic transition matrix, ``T[i, j] = P(observed classes[j] |
+        true classes[i])``; block diagonal over the groups.
 
     Examples
     --------
@@ -117,6 +121,8 @@ def make_noisy_labels(y, transition, classes=None, random_state=None):
     Returns
     -------
     y_noisy : ndarray of shape (n_samples,)
+        One observed label per sample, drawn from the row of ``transition``
+        of its true label.
 
     Examples
     --------

@@ -195,7 +195,8 @@ def hierarchical_precision_score(
 
     See Also
     --------
-    hierarchical_recall_score, hierarchical_f1_score
+    hierarchical_recall_score : Share of the true labels and ancestors that are predicted.
+    hierarchical_f1_score : Harmonic mean of hierarchical precision and recall.
     {notes}
     Examples
     --------
@@ -233,7 +234,8 @@ def hierarchical_recall_score(
 
     See Also
     --------
-    hierarchical_precision_score, hierarchical_f1_score
+    hierarchical_precision_score : Share of the predicted labels and ancestors that are right.
+    hierarchical_f1_score : Harmonic mean of hierarchical precision and recall.
     {notes}
     Examples
     --------
@@ -271,7 +273,8 @@ def hierarchical_f1_score(
 
     See Also
     --------
-    hierarchical_precision_score, hierarchical_recall_score
+    hierarchical_precision_score : Share of the predicted labels and ancestors that are right.
+    hierarchical_recall_score : Share of the true labels and ancestors that are predicted.
     {notes}
     References
     ----------

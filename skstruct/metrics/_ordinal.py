@@ -149,6 +149,7 @@ def mean_zero_one_error(y_true, y_pred, *, structure=None, order=None, sample_we
     Returns
     -------
     error : float
+        In [0, 1]; 0 is perfect.
 
     Examples
     --------
@@ -178,6 +179,8 @@ def off_by_one_accuracy(y_true, y_pred, *, structure=None, order=None, sample_we
     Returns
     -------
     accuracy : float
+        In [0, 1]; 1 when every prediction is the true label or a neighbour
+        on the scale.
 
     Examples
     --------
@@ -223,6 +226,7 @@ def amae(y_true, y_pred, *, structure=None, order=None, sample_weight=None):
     Returns
     -------
     amae : float
+        0 is perfect; in rank steps.
 
     See Also
     --------
@@ -259,6 +263,7 @@ def mmae(y_true, y_pred, *, structure=None, order=None, sample_weight=None):
     Returns
     -------
     mmae : float
+        0 is perfect; in rank steps, the error of the worst-served class.
 
     Examples
     --------

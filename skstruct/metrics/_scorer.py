@@ -142,6 +142,8 @@ def get_scorer(scoring):
     Returns
     -------
     scorer : callable
+        ``scorer(estimator, X, y)``. For a name, a fresh copy, so changing
+        it leaves the registered scorer alone.
 
     Examples
     --------

@@ -64,7 +64,18 @@ class TrainMaskSplit(BaseCrossValidator):
         self.train_masks = train_masks
 
     def get_n_splits(self, X=None, y=None, groups=None):
-        """Number of splits (rows of the masks)."""
+        """Number of splits (rows of the masks).
+
+        Parameters
+        ----------
+        X, y, groups : object, default=None
+            Ignored; present for the sklearn splitter API.
+
+        Returns
+        -------
+        n_splits : int
+            The number of rows of ``train_masks``.
+        """
         return _check_masks(self.train_masks).shape[0]
 
     def split(self, X, y=None, groups=None):
@@ -186,7 +197,18 @@ class MILBenchmarkCV(BaseCrossValidator):
         return masks[: self.n_repeats]
 
     def get_n_splits(self, X=None, y=None, groups=None):
-        """Number of splits, ``n_splits * n_repeats``."""
+        """Number of splits, ``n_splits * n_repeats``.
+
+        Parameters
+        ----------
+        X, y, groups : object, default=None
+            Ignored; present for the sklearn splitter API.
+
+        Returns
+        -------
+        n_splits : int
+            ``n_splits * n_repeats``.
+        """
         self._check()
         return self.n_splits * self.n_repeats
 

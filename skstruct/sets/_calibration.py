@@ -75,6 +75,22 @@ def calibrate_average_size(scores, predicted, set_size):
 def sets_from_threshold(scores, predicted, threshold, *, include_predicted=True):
     """Boolean sets ``{j : scores[j] >= threshold}``, plus the prediction if asked.
 
+    Parameters
+    ----------
+    scores : array-like of shape (n_samples, n_classes)
+        Class scores (probabilities).
+    predicted : array-like of shape (n_samples,)
+        Column index of each sample's prediction.
+    threshold : float
+        Classes scored at least this much enter the set; NaN raises.
+    include_predicted : bool, default=True
+        Whether the predicted class is always in the set.
+
+    Returns
+    -------
+    sets : ndarray of shape (n_samples, n_classes), dtype=bool
+        ``sets[i, j]`` is True when class ``j`` is in the set of sample ``i``.
+
     Examples
     --------
     >>> import numpy as np

@@ -178,6 +178,18 @@ def intervals_at_level(proba, predicted, level):
 def intervals_to_mask(lo, hi, n_classes):
     """Boolean ``(n_samples, n_classes)`` mask of intervals, in rank order.
 
+    Parameters
+    ----------
+    lo, hi : array-like of int of shape (n_samples,)
+        Lowest and highest rank of each interval (both included).
+    n_classes : int
+        Number of ranks of the scale.
+
+    Returns
+    -------
+    mask : ndarray of shape (n_samples, n_classes), dtype=bool
+        ``mask[i, r]`` is True when ``lo[i] <= r <= hi[i]``.
+
     Examples
     --------
     >>> import numpy as np

@@ -43,6 +43,7 @@ def check_structure(class_structure, y=None):
     Returns
     -------
     structure : ClassStructure or None
+        The resolved structure, or ``None`` for flat classes.
 
     Raises
     ------

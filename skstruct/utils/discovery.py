@@ -18,9 +18,14 @@ def all_estimators():
     """Public classifiers of skstruct, as sorted ``(name, class)`` pairs.
 
     A class counts when it subclasses :class:`~sklearn.base.BaseEstimator`
-    and :class:`~sklearn.base.ClassifierMixin`, is not abstract, its name does not start with ``_``, it is defined in
-    skstruct and it is not a pipeline (``skstruct.pipeline.Pipeline`` only
-    adds a method to sklearn's).
+    and :class:`~sklearn.base.ClassifierMixin`, is not abstract, its name
+    does not start with ``_``, it is defined in skstruct and it is not a
+    pipeline (``skstruct.pipeline.Pipeline`` only adds a method to sklearn's).
+
+    Returns
+    -------
+    estimators : list of (str, type)
+        ``(class name, class)`` pairs, sorted by name.
 
     Examples
     --------
