@@ -590,9 +590,18 @@ class ConveyanceLoss(nn.Module):
         loss : torch.Tensor
             A scalar, or shape (n_samples,) when ``reduction='none'``.
         """
-        log_alpha, log_beta = _check_conveyance_args(
-            logits, target, self.alpha, self.beta, self.reduction
-        )
+        check_logits_target(logits, target)
+        # alpha and beta as validated once (again if they were reassigned).
+        weights = getattr(self, "_weights", None)
+        if weights is None or weights[0] != self.alpha or weights[1] != self.beta:
+            alpha, beta = _check_alpha_beta(self.alpha, self.beta)
+            weights = (self.alpha, self.beta, _log_weight(alpha), _log_weight(beta))
+            self._weights = weights
+        log_alpha, log_beta = weights[2], weights[3]
+        check_reduction(self.reduction)
+        if logits.shape[1] == 0:
+            raise ValueError("logits must have at least one class, got shape (n, 0).")
+        check_target_range(target, logits.shape[1])
         n_classes = logits.shape[1]
         if self.plausible.shape[0] != n_classes:
             raise ValueError(

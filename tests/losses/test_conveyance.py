@@ -564,3 +564,18 @@ def test_probability_path_is_taken_for_ordinary_logits(monkeypatch):
     logits, target, plausible = _random_problem(33, 16, 20, scale=3.0, dtype=torch.float32)
     conveyance_loss(logits.requires_grad_(True), target, plausible).backward()
     assert torch.isfinite(logits.grad).all()
+
+
+def test_module_weights_reassigned_after_construction():
+    """The module validates alpha/beta once, and again when they are reassigned."""
+    logits, target, plausible = _random_problem(34, 8, 6)
+    criterion = ConveyanceLoss(plausible, alpha=0.1, beta=10.0)
+    before = criterion(logits, target)
+    criterion.alpha = 0.5
+    torch.testing.assert_close(
+        criterion(logits, target), conveyance_loss(logits, target, plausible, alpha=0.5)
+    )
+    assert not torch.equal(before, criterion(logits, target))
+    criterion.alpha = -1.0
+    with pytest.raises(ValueError, match="alpha"):
+        criterion(logits, target)
