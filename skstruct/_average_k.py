@@ -285,16 +285,13 @@ class AverageKClassifier(_BaseStructuredClassifier):
 
     def _set_scores(self, X):
         """Scores of the ``head`` (logits or log-probabilities, float64) and predictions."""
-        output = self._forward(X)
-        if isinstance(output, (tuple, list)):
-            soft_logits, multi_logits = output[0], output[1]
-        else:
-            soft_logits, multi_logits = output, None
-        predicted = self._decide(self._proba_from_logits(soft_logits))
+        result = self._forward(X)
+        predicted = self._decide(self._proba_from_logits(result.logits))
         if self.head == "multilabel":
-            scores = multi_logits.detach().double().numpy()
+            # The heads (softmax, multi-label) of the module output.
+            scores = result.extras["outputs"][1].double().numpy()
         else:
-            scores = torch.log_softmax(soft_logits.detach().double(), dim=1).numpy()
+            scores = torch.log_softmax(result.logits.double(), dim=1).numpy()
         return scores, predicted
 
     def _calibrate_sets(self, X, y_enc):

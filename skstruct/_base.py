@@ -11,6 +11,7 @@ import copy
 import inspect
 import numbers
 from abc import abstractmethod
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -25,7 +26,7 @@ from skorch.helper import predefined_split
 from skorch.utils import to_device
 from torch import nn
 
-from ._net import _AcceleratedNet, _SkstructNet
+from ._net import _AcceleratedNet, _cast_float32, _SkstructNet
 from .callbacks import NonFiniteLossGuard
 from .losses import SampleWeightedLoss
 from .modules._mlp import MLP, ClassifierNetwork, infer_output_width, reset_parameters
@@ -58,6 +59,26 @@ _OPTIMIZERS = {
     "adamw": torch.optim.AdamW,
     "sgd": torch.optim.SGD,
 }
+
+
+@dataclass(frozen=True)
+class ForwardResult:
+    """What ``_forward`` returns: the network's outputs on every sample, on the CPU.
+
+    Attributes
+    ----------
+    logits : torch.Tensor of shape (n_samples, n_classes)
+        Class logits in ``classes_`` order (float32), the input of
+        ``_proba_from_logits``.
+    extras : dict of str to tensor or ndarray
+        Other named outputs of the estimator's network, rows aligned with
+        the samples unless the estimator documents otherwise (multi-head
+        modules: ``'outputs'``, every head; MIL: instance logits,
+        attention and bag sizes).
+    """
+
+    logits: torch.Tensor
+    extras: dict = field(default_factory=dict)
 
 
 def _is_optimizer_class(obj):
@@ -660,7 +681,15 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------ prediction
 
     def _forward(self, X):
-        """Module output (tensor or tuple of tensors) on the CPU, in eval mode.
+        """The network's outputs on every sample of validated X, as a :class:`ForwardResult`.
+
+        One batched path for every estimator: the dataset of ``_make_dataset``
+        serves the batches (``inference_batches(batch_size)`` when it has one:
+        ``ArrayDataset`` slices its float32 tensor without a gather; any other
+        dataset is served through ``get_batch``), the module runs under
+        ``torch.no_grad`` in eval mode with the estimator's precision, device
+        and ``n_threads``, :meth:`_batch_outputs` keeps the rows of each batch
+        and :meth:`_forward_result` assembles the result, on the CPU.
 
         Every inference batch has exactly ``batch_size`` rows: the last one is
         filled up with copies of its first sample, whose outputs are dropped.
@@ -673,34 +702,53 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
             return self._forward_batches(self._make_dataset(X))
 
     def _forward_batches(self, dataset):
-        n = len(dataset)
-        outputs = []
-        for start in range(0, n, self.batch_size):
-            idx = torch.arange(start, min(start + self.batch_size, n))
-            n_real = len(idx)
-            if n_real < self.batch_size:
-                idx = torch.cat([idx, idx[:1].expand(self.batch_size - n_real)])
-            Xb, yb = dataset.get_batch(idx)
-            if self.accelerator is not None:
-                # Every process predicts all samples itself with the unwrapped
-                # module (no gather across processes).
-                Xb = to_device(Xb, self.accelerator.device)
-                out = _SkstructNet.evaluation_step(self.net_, (Xb, yb), training=False)
-            else:
-                out = self.net_.evaluation_step((Xb, yb), training=False)
-            outputs.append(self._batch_output(_to_cpu_rows(out, n_real)))
-        if isinstance(outputs[0], tuple):
-            return tuple(torch.cat(parts) for parts in zip(*outputs))
-        return torch.cat(outputs)
+        net = self.net_
+        module = net.module_
+        if self.accelerator is not None:
+            # Every process predicts all samples itself with the unwrapped
+            # module (no gather across processes).
+            device = torch.device(self.accelerator.device)
+        else:
+            device = torch.device(net.device)
+        move = device.type != "cpu"
+        net._set_training(False)
+        parts = []
+        with torch.no_grad(), net._autocast():
+            for inputs, n_real in _inference_batches(dataset, self.batch_size):
+                if move:
+                    inputs = to_device(inputs, device)
+                if isinstance(inputs, dict):
+                    output = module(**inputs)
+                else:
+                    output = module(inputs)
+                parts.append(self._batch_outputs(_cast_float32(output), n_real))
+        return self._forward_result(_concat_cpu(parts), dataset)
 
-    def _batch_output(self, output):
-        """The module output of one inference batch as rows that concatenate (hook).
+    def _batch_outputs(self, output, n_real):
+        """What to keep of one inference batch (hook).
 
-        ``_forward`` concatenates these along dimension 0 over the batches;
-        an estimator whose module returns per-batch padded parts (MIL) turns
-        them into plain rows here. The default keeps the output as it is.
+        ``output`` is the module output of a padded batch (tensor, tuple or
+        dict of tensors), ``n_real`` the number of its real rows. Returns a
+        tensor, tuple or dict of tensors; the base concatenates the batches'
+        values along the first dimension (entry by entry) and passes them to
+        :meth:`_forward_result`. The default keeps the first ``n_real`` rows
+        of every output.
         """
-        return output
+        return _rows(output, n_real)
+
+    def _forward_result(self, outputs, dataset):
+        """The :class:`ForwardResult` of the concatenated batch outputs (hook).
+
+        The default takes the class logits with :meth:`_output_to_logits`
+        and keeps the module's other outputs (a tuple) as ``extras['outputs']``.
+        """
+        extras = {"outputs": outputs} if isinstance(outputs, (tuple, list)) else {}
+        return ForwardResult(logits=self._output_to_logits(outputs), extras=extras)
+
+    def _logits(self, X):
+        """Class logits of validated X, ``(n_samples, n_classes)`` on the CPU."""
+        return self._forward(X).logits
+
 
     def _proba_from_logits(self, logits):
         """The one place where logits become probabilities (softmax)."""
@@ -723,7 +771,7 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        return self._proba_from_logits(self._output_to_logits(self._forward(X)))
+        return self._proba_from_logits(self._logits(X))
 
     def _decide(self, proba):
         return self._decision_rules()[self.decision_rule](proba)
@@ -809,7 +857,7 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
                 f"set_rule={self.set_rule!r} needs the true labels of the "
                 "calibration data: call calibrate(X, y)."
             )
-        proba = self._proba_from_logits(self._output_to_logits(self._forward(X)))
+        proba = self._proba_from_logits(self._logits(X))
         if len(y_enc) != len(proba):
             raise ValueError(
                 f"y has {len(y_enc)} labels but X has {len(proba)} samples; "
@@ -906,7 +954,7 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
         if not isinstance(self.set_rule, str):
-            proba = self._proba_from_logits(self._output_to_logits(self._forward(X)))
+            proba = self._proba_from_logits(self._logits(X))
             return self.set_calibrator_.predict_sets(proba)
         scores, predicted = self._set_scores(X)
         if self.set_rule == "conformal" and self._conformal_set_kind() != "threshold":
@@ -944,8 +992,43 @@ def _silent(*args, **kwargs):
     """A picklable do-nothing sink for skorch's messages."""
 
 
-def _to_cpu_rows(output, n_rows):
-    """First ``n_rows`` rows of a module output (tensor or tuple), on the CPU."""
+def _rows(output, n_rows):
+    """First ``n_rows`` rows of a module output (tensor, tuple/list or dict)."""
+    if isinstance(output, dict):
+        return {key: _rows(value, n_rows) for key, value in output.items()}
     if isinstance(output, (tuple, list)):
-        return tuple(part[:n_rows].detach().cpu() for part in output)
-    return output[:n_rows].detach().cpu()
+        return tuple(_rows(part, n_rows) for part in output)
+    return output if output.shape[0] == n_rows else output[:n_rows]
+
+
+def _concat_cpu(parts):
+    """Concatenate per-batch outputs (same structure each) along dim 0, on the CPU."""
+    first = parts[0]
+    if isinstance(first, dict):
+        return {key: _concat_cpu([p[key] for p in parts]) for key in first}
+    if isinstance(first, (tuple, list)):
+        return tuple(_concat_cpu([p[i] for p in parts]) for i in range(len(first)))
+    if not isinstance(first, torch.Tensor):
+        return parts
+    out = first if len(parts) == 1 else torch.cat(parts)
+    return out.detach().cpu()
+
+
+def _inference_batches(dataset, batch_size):
+    """``(inputs, n_real)`` batches of exactly ``batch_size`` rows over ``dataset``, in order.
+
+    The dataset's own ``inference_batches`` when it has one; otherwise
+    ``get_batch`` on index ranges, the last one filled up with copies of its
+    first index.
+    """
+    own = getattr(dataset, "inference_batches", None)
+    if own is not None:
+        yield from own(batch_size)
+        return
+    n = len(dataset)
+    for start in range(0, n, batch_size):
+        idx = torch.arange(start, min(start + batch_size, n))
+        n_real = len(idx)
+        if n_real < batch_size:
+            idx = torch.cat([idx, idx[:1].expand(batch_size - n_real)])
+        yield dataset.get_batch(idx)[0], n_real

@@ -10,7 +10,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
 
-from ._base import _BaseStructuredClassifier
+from ._base import ForwardResult, _BaseStructuredClassifier
 from .losses._mil import MILConveyanceLoss
 from .modules._mil import GatedAttentionMIL, GatedAttentionMILEnsemble
 from .modules._mlp import infer_output_width, reset_parameters
@@ -627,17 +627,33 @@ class MILConveyance(_BaseStructuredClassifier):
     def _output_to_logits(self, output):
         return output[0]
 
-    def _batch_output(self, output):
+    def _batch_outputs(self, output, n_real):
         """Bag logits, and the instance logits and attention of real instances only.
 
-        The base's ``_forward`` runs the fixed-shape inference batches and
-        concatenates what this returns: ``(bag_logits, instance_logits,
-        attention)`` with instance rows of all bags one after the other
-        (padding dropped), in the order of the bags.
+        The base's ``_forward`` runs the fixed-shape inference batches (the
+        last one filled up with copies of its first bag, dropped here) and
+        concatenates these entries over the batches: instance rows of all
+        bags one after the other, padding dropped, in the order of the bags.
         """
-        bag_logits, instance_logits, attention, padding_mask = output[:4]
+        bag_logits, instance_logits, attention, padding_mask = (
+            part[:n_real] for part in output[:4]
+        )
         valid = ~padding_mask
-        return bag_logits, instance_logits[valid], attention[valid]
+        return {
+            "bag_logits": bag_logits,
+            "instance_logits": instance_logits[valid],
+            "attention": attention[valid],
+        }
+
+    def _forward_result(self, outputs, dataset):
+        return ForwardResult(
+            logits=outputs["bag_logits"],
+            extras={
+                "instance_logits": outputs["instance_logits"],
+                "attention": outputs["attention"],
+                "lengths": dataset.lengths.numpy(),
+            },
+        )
 
     # ----------------------------------------------------------- prediction
 
@@ -661,7 +677,7 @@ class MILConveyance(_BaseStructuredClassifier):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        logits = self._forward(X)[0].detach().float().numpy()
+        logits = self._forward(X).logits.float().numpy()
         if logits.shape[1] == 2:
             return logits[:, 1] - logits[:, 0]
         return logits
@@ -684,8 +700,10 @@ class MILConveyance(_BaseStructuredClassifier):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        _, instance_logits, _ = self._forward(X)
-        return _split_by_length(self._proba_from_logits(instance_logits), [len(b) for b in X])
+        extras = self._forward(X).extras
+        return _split_by_length(
+            self._proba_from_logits(extras["instance_logits"]), extras["lengths"]
+        )
 
     def attention_weights(self, X):
         """Attention of the bag head over the instances of each bag.
@@ -703,8 +721,8 @@ class MILConveyance(_BaseStructuredClassifier):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        _, _, attention = self._forward(X)
-        return _split_by_length(attention.detach().double().numpy(), [len(b) for b in X])
+        extras = self._forward(X).extras
+        return _split_by_length(extras["attention"].double().numpy(), extras["lengths"])
 
     # ------------------------------------------------------------------ tags
 

@@ -7,6 +7,7 @@ and is reset in ``on_train_begin``, as skorch's own callbacks do.
 import math
 
 from skorch.callbacks import Callback
+from skorch.history import History
 
 from .exceptions import TrainingError
 
@@ -22,7 +23,11 @@ class NonFiniteLossGuard(Callback):
 
     def on_batch_end(self, net, batch=None, training=None, **kwargs):
         key = "train_loss" if training else "valid_loss"
-        value = net.history[-1, "batches", -1, key]
+        history = net.history
+        if type(history) is History:  # the record just written, without index parsing
+            value = list.__getitem__(history, -1)["batches"][-1][key]
+        else:
+            value = history[-1, "batches", -1, key]
         if not math.isfinite(value):
             epoch = len(net.history)
             raise TrainingError(

@@ -203,6 +203,108 @@ class _ConveyanceFunction(torch.autograd.Function):
         return grad.scatter_(1, t, g * grad_t), None, None, None, None, None
 
 
+# Largest C for which the plausible sums come from one (B, C) x (C, 2C) matmul
+# against a prepared 0/1 table (the sums of every label's S and N at once);
+# beyond it the matmul costs more than the gathers it replaces.
+_TABLE_MAX_CLASSES = 32
+
+
+class _ConveyanceProbFunction(torch.autograd.Function):
+    """The Conveyance loss from the softmax, when no p_t underflows (the usual case).
+
+    Takes ``p = softmax(z)`` and ``p_t`` (computed without autograd by the
+    caller, who checked ``p_t >= sqrt(tiny)``) and works in probability
+    space, which needs far fewer torch operations than the log-space form of
+    :class:`_ConveyanceFunction` (the torch-call count, not the arithmetic,
+    is the cost at C <= 100)::
+
+        e     = p with e_t = 0
+        s_s   = sum of e over S - {t},  s_n = sum of e over N  (direct sums:
+                1 - p_t and 1 - p_S are never formed by subtraction)
+        x     = alpha (s_s + s_n) / p_t + beta s_n / (p_t + s_s)
+        loss  = log1p(x)
+
+    ``p_t >= sqrt(tiny)`` bounds ``x`` by about ``(alpha + beta) / sqrt(tiny)``
+    (finite in float32). With ``L = 1 + x``, ``p_S = p_t + s_s`` and
+    ``K = (alpha / p_t + beta / p_S) / L``, the gradient is
+    ``p_k K`` on N, ``p_k (alpha / p_t - beta s_n / p_S^2) / L`` on S - {t}
+    and ``-(alpha (1 - p_t) / p_t + beta p_t s_n / p_S^2) / L`` at t (the
+    coefficients of :class:`_ConveyanceFunction`, in probability space).
+
+    The plausible sets come as ``table`` (C, 2C), a 0/1 float table with
+    columns ``2t`` (S(t) - {t}) and ``2t + 1`` (N(t)) read with one matmul, as
+    ``others`` (the sparse index of :func:`_plausible_index`, rows gathered
+    per sample, padded with t), or as ``not_s`` (the (B, C) float mask of N).
+    """
+
+    @staticmethod
+    def forward(ctx, z, p, p_t, t, tables, others, not_s, alpha, beta):
+        e = p.scatter_(1, t, 0.0)  # p is the caller's fresh softmax: reuse it
+        if tables is not None:
+            table, n_rows = tables
+            n = e.shape[0]
+            sums = torch.mm(e, table).view(n, e.shape[1], 2)
+            pair = sums.gather(1, t[:, :, None].expand(n, 1, 2))[:, 0]
+            s_s, s_n = pair[:, :1], pair[:, 1:]
+            first, second = e, n_rows  # e, and the (C, C) bool rows of N
+        elif others is not None:
+            e_s = e.gather(1, others)  # (B, K); the padding reads e_t = 0
+            s_s = e_s.sum(1, keepdim=True)
+            e_n = e.scatter_(1, others, 0.0)
+            s_n = e_n.sum(1, keepdim=True)
+            first, second = e_n, e_s
+        else:
+            e_n = torch.mul(e, not_s, out=not_s)
+            e_s = e.sub_(e_n)
+            s_n = e_n.sum(1, keepdim=True)
+            s_s = e_s.sum(1, keepdim=True)
+            first, second = e_n, e_s
+        u = s_s + s_n
+        p_s = p_t + s_s
+        x = torch.div(u, p_t).mul_(alpha).addcdiv_(s_n, p_s, value=beta)
+        ctx.save_for_backward(first, second, t, others, p_t, p_s, s_n, u, x)
+        ctx.alpha, ctx.beta, ctx.table = alpha, beta, tables is not None
+        return torch.log1p(x)[:, 0]
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_loss):
+        first, second, t, others, p_t, p_s, s_n, u, x = ctx.saved_tensors
+        w = grad_loss[:, None] / (x + 1.0)
+        a = torch.reciprocal(p_t).mul_(ctx.alpha)  # alpha / p_t
+        b = torch.reciprocal(p_s).mul_(ctx.beta)  # beta / p_S
+        r = b * s_n / p_s  # beta s_n / p_S^2
+        coef_s = (a - r).mul_(w)
+        coef_n = (a + b).mul_(w)
+        grad_t = torch.addcmul(a * u, r, p_t).mul_(w).neg_()
+        # Each group gets its own coefficient (never coef_s + (coef_n -
+        # coef_s), which cancels when both are large).
+        if ctx.table:
+            e, n_rows = first, second
+            grad = torch.where(n_rows.index_select(0, t[:, 0]), coef_n, coef_s).mul_(e)
+        elif others is not None:
+            e_n, e_s = first, second
+            grad = torch.mul(e_n, coef_n).scatter_(1, others, e_s * coef_s)  # 0 at t
+        else:
+            e_n, e_s = first, second
+            grad = torch.mul(e_s, coef_s).addcmul_(e_n, coef_n)
+        return grad.scatter_(1, t, grad_t), None, None, None, None, None, None, None, None
+
+
+def _class_tables(plausible, dtype):
+    """``(table, n_rows)`` for the small-C path of :class:`_ConveyanceProbFunction`.
+
+    ``table`` (C, 2C): column 2t marks S(t) - {t}, column 2t + 1 marks N(t);
+    ``n_rows`` (C, C): row t marks N(t). ``table`` is 0/1 in ``dtype``,
+    ``n_rows`` boolean.
+    """
+    n_classes = plausible.shape[0]
+    plausible = plausible | torch.eye(n_classes, dtype=torch.bool, device=plausible.device)
+    in_s = plausible & ~torch.eye(n_classes, dtype=torch.bool, device=plausible.device)
+    table = torch.stack([in_s, ~plausible], dim=2).reshape(n_classes, 2 * n_classes)
+    return table.to(dtype), (~plausible).T.contiguous()
+
+
 def _prepare(plausible):
     """Q as the loss reads it: boolean, diagonal set, column-major, plus its index.
 
@@ -269,10 +371,33 @@ def _conveyance(logits, target, plausible, others, log_alpha, log_beta, reductio
     """The loss from a prepared Q (see :func:`_prepare`): the one path of both forms.
 
     ``others`` is the plausible-set index, or ``None`` for the dense rows of
-    ``plausible`` (any layout; column-major is fastest).
+    ``plausible`` (any layout; column-major is fastest). Usually the
+    probability-space :class:`_ConveyanceProbFunction` computes it (few torch
+    calls); a batch in which some p_t falls below sqrt(tiny) takes the
+    log-space :class:`_ConveyanceFunction` with its per-group shift.
     """
     z = _upcast(logits)
     target = target.long()
+    t = target[:, None]
+    n_classes = z.shape[1]
+    with torch.no_grad():
+        p = torch.softmax(z, 1)
+        p_t = p.gather(1, t)
+    if p_t.numel() == 0 or float(p_t.amin()) >= torch.finfo(z.dtype).tiny ** 0.5:
+        tables, not_s, index = None, None, None
+        if n_classes <= _TABLE_MAX_CLASSES:
+            tables = cached_prepare(
+                plausible, ("conveyance_tables", z.dtype, z.device),
+                lambda: _class_tables(plausible.to(z.device), z.dtype),
+            )
+        elif others is not None:
+            index = others.index_select(0, target)
+        else:
+            not_s = _outside_rows(plausible, target, z.dtype)
+        per_sample = _ConveyanceProbFunction.apply(
+            z, p, p_t, t, tables, index, not_s, math.exp(log_alpha), math.exp(log_beta)
+        )
+        return reduce_loss(per_sample, reduction)
     if others is None:
         not_s = _outside_rows(plausible, target, z.dtype)
     else:
@@ -465,9 +590,18 @@ class ConveyanceLoss(nn.Module):
         loss : torch.Tensor
             A scalar, or shape (n_samples,) when ``reduction='none'``.
         """
-        log_alpha, log_beta = _check_conveyance_args(
-            logits, target, self.alpha, self.beta, self.reduction
-        )
+        check_logits_target(logits, target)
+        # alpha and beta as validated once (again if they were reassigned).
+        weights = getattr(self, "_weights", None)
+        if weights is None or weights[0] != self.alpha or weights[1] != self.beta:
+            alpha, beta = _check_alpha_beta(self.alpha, self.beta)
+            weights = (self.alpha, self.beta, _log_weight(alpha), _log_weight(beta))
+            self._weights = weights
+        log_alpha, log_beta = weights[2], weights[3]
+        check_reduction(self.reduction)
+        if logits.shape[1] == 0:
+            raise ValueError("logits must have at least one class, got shape (n, 0).")
+        check_target_range(target, logits.shape[1])
         n_classes = logits.shape[1]
         if self.plausible.shape[0] != n_classes:
             raise ValueError(

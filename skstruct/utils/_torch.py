@@ -97,6 +97,22 @@ class ArrayDataset(Dataset):
         yb = self.y[indices] if self.y is not None else torch.zeros(len(Xb))
         return Xb, yb
 
+    def inference_batches(self, batch_size):
+        """Yield ``(X_batch, n_real)`` in order, every batch ``batch_size`` rows.
+
+        Full batches are views into ``X`` (no gather, no copy); the last one
+        is filled up with copies of its first row, and ``n_real`` counts its
+        real rows.
+        """
+        X, n = self.X, self.X.shape[0]
+        for start in range(0, n, batch_size):
+            stop = start + batch_size
+            if stop <= n:
+                yield X[start:stop], batch_size
+            else:
+                pad = X[start : start + 1].expand(stop - n, *X.shape[1:])
+                yield torch.cat([X[start:], pad]), n - start
+
 
 class BatchIterator:
     """A minimal DataLoader replacement that slices whole batches.

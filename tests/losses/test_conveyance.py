@@ -520,3 +520,62 @@ def test_functional_accepts_a_structure():
         conveyance_loss(logits[:, :5], target % 5, graph)
     with pytest.raises(TypeError, match="class structure"):
         conveyance_loss(logits, target, [[True]])
+
+
+@pytest.mark.parametrize("scale", [1.0, 30.0, 400.0])
+@pytest.mark.parametrize("path", ["table", "sparse", "dense"])
+def test_every_path_matches_the_masked_lse_reference(path, scale, monkeypatch):
+    """Check each probability-space path (and the log-space fallback at scale 400).
+
+    float64 values and gradients against autograd of the masked log-sum-exp
+    formula, with large logits (scale 30: p_t ~ e^-90, where subtracting two
+    large gradient coefficients would cancel) and weights per sample.
+    """
+    import skstruct.losses._conveyance as module
+
+    n_classes = 40
+    monkeypatch.setattr(module, "_TABLE_MAX_CLASSES", 64 if path == "table" else 0)
+    plausible = _sparse_plausible(31, n_classes, 3)
+    criterion = ConveyanceLoss(plausible, alpha=0.3, beta=5.0, reduction="none")
+    if path == "dense":
+        criterion._others = None
+    assert (criterion._others is not None) == (path != "dense")
+    logits, target, _ = _random_problem(32, 30, n_classes, scale=scale)
+    logits[0] = torch.linspace(-2 * scale, 2 * scale, n_classes, dtype=torch.float64)
+    x = logits.clone().requires_grad_(True)
+    got = criterion(x, target)
+    weights = torch.linspace(0.5, 1.5, 30, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((got * weights).sum(), x)
+    y = logits.clone().requires_grad_(True)
+    expected = _autograd_conveyance(y, target, criterion.plausible, 0.3, 5.0)
+    (expected_grad,) = torch.autograd.grad((expected * weights).sum(), y)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(grad, expected_grad, rtol=1e-9, atol=1e-12)
+
+
+def test_probability_path_is_taken_for_ordinary_logits(monkeypatch):
+    """Ordinary logits never reach the log-space Function (it is the fallback)."""
+    import skstruct.losses._conveyance as module
+
+    def fail(*args):
+        raise AssertionError("log-space path taken")
+
+    monkeypatch.setattr(module._ConveyanceFunction, "apply", fail)
+    logits, target, plausible = _random_problem(33, 16, 20, scale=3.0, dtype=torch.float32)
+    conveyance_loss(logits.requires_grad_(True), target, plausible).backward()
+    assert torch.isfinite(logits.grad).all()
+
+
+def test_module_weights_reassigned_after_construction():
+    """The module validates alpha/beta once, and again when they are reassigned."""
+    logits, target, plausible = _random_problem(34, 8, 6)
+    criterion = ConveyanceLoss(plausible, alpha=0.1, beta=10.0)
+    before = criterion(logits, target)
+    criterion.alpha = 0.5
+    torch.testing.assert_close(
+        criterion(logits, target), conveyance_loss(logits, target, plausible, alpha=0.5)
+    )
+    assert not torch.equal(before, criterion(logits, target))
+    criterion.alpha = -1.0
+    with pytest.raises(ValueError, match="alpha"):
+        criterion(logits, target)
