@@ -262,10 +262,13 @@ class MILConveyance(_BaseStructuredClassifier):
         Number of networks trained together in one batched pass (each with
         its own initialisation and dropout, all on the same batches, each
         on its own loss); bag and instance probabilities are the members'
-        mean. Needs the default MLP body (``module=None``). An ensemble's
-        step costs about as many operations as one network of the combined
-        width, so ``n_estimators=5`` with ``hidden_layer_sizes=(128, 64)``
-        trains faster than one default network.
+        mean. Needs the default MLP body (``module=None``). A step of ``k``
+        members costs the operations of the ``k`` networks but only the
+        Python and dispatch overhead of one (batched matrix products), so
+        e.g. three 256-256 members cost about one default 512-512 network.
+        On the MIL benchmarks ensembles narrowed the spread between seeds
+        a little and did not raise the mean accuracy beyond noise (README,
+        ``benchmarks/bench_mil_levers.py``), hence the default of 1.
     module : torch.nn.Module or None, default=None
         Instance backbone mapping ``(n_instances, n_features)`` to
         ``(n_instances, width)``. ``None`` builds an MLP with
