@@ -37,7 +37,22 @@ Mondrian calibration give plain subsets.
 
 Ties: a class enters a set when its score is *at most* the quantile, so
 classes whose score ties the quantile are all kept (the conservative side of
-the coverage bound; MAPIE's LAC and RAPS and crepes do the same).
+the coverage bound).
+
+Against the reference libraries (``tests/sets/test_reference_libraries.py``,
+same fitted model, same calibration rows): LAC sets, marginal and
+class-conditional, equal MAPIE's ``SplitConformalClassifier(prefit=True)``
+and crepes' ``WrapClassifier`` (``class_cond=True``, ``smoothing=False``)
+sets. MAPIE's APS and RAPS always randomize the calibration scores, as
+``s - u p_y`` where ours is ``s - (1 - u) p_y`` (the same law); with its
+uniforms mapped ``u -> 1 - u`` (and, for RAPS, its ``k_star``,
+``lambda_star`` and the calibration rows it keeps after its tuning split) the
+quantiles are equal, its ``include_last_label='randomized'`` sets equal our
+randomized sets, its ``include_last_label=False`` sets equal our
+non-randomized sets except that MAPIE puts the top class into a set that
+would be empty, and its default ``include_last_label=True`` adds the class
+whose score crosses the quantile to every set. Our rule is ``{j : s_j <=
+q}`` throughout, the set the coverage bound is about.
 """
 
 import numpy as np
