@@ -51,7 +51,8 @@ quantiles are equal, its ``include_last_label='randomized'`` sets equal our
 randomized sets, its ``include_last_label=False`` sets equal our
 non-randomized sets except that MAPIE puts the top class into a set that
 would be empty, and its default ``include_last_label=True`` adds the class
-whose score crosses the quantile to every set. Our rule is ``{j : s_j <=
+whose score crosses the quantile to every set: for APS that is our
+``randomize_sets=False`` rule. Our rule is ``{j : s_j <=
 q}`` throughout, the set the coverage bound is about.
 """
 
@@ -218,6 +219,15 @@ class SplitConformal:
         Seeds the uniforms of a randomized score: calibration draws one per
         calibration row; ``predict_set`` draws one per row from the same
         seed at every call, so it is deterministic.
+    randomize_sets : bool, default=True
+        With a randomized score (``APS(randomized=True)``, ``RAPS(...,
+        randomized=True)``), whether ``predict_set`` draws uniforms too.
+        ``False`` calibrates with the randomized score but predicts with
+        ``u = 0``: a class enters when the mass ranked strictly above it
+        (plus the RAPS penalty) is at most the quantile. These sets contain
+        the randomized ones, so coverage still holds; they are deterministic,
+        never empty, and smaller than non-randomized APS sets (MAPIE's default
+        APS rule, ``include_last_label=True``). Ignored for other scores.
     shape : IntervalSets, NodeSets, ThresholdSets or None, default=None
         ``None``: plain subsets ``{j : s_j <= q}`` of the score. A shape
         object: the sets of that shape at the split-conformal level of its
@@ -252,10 +262,12 @@ class SplitConformal:
     needs_labels = True
     needs_rows = True
 
-    def __init__(self, score=None, *, class_conditional=False, random_state=0, shape=None):
+    def __init__(self, score=None, *, class_conditional=False, random_state=0,
+                 randomize_sets=True, shape=None):
         self.score = score
         self.class_conditional = class_conditional
         self.random_state = random_state
+        self.randomize_sets = randomize_sets
         self.shape = shape
 
     @property
@@ -361,12 +373,16 @@ class SplitConformal:
         if shape is not None:
             return shape.sets(proba, np.asarray(predicted, dtype=np.int64), self.level_)
         proba = np.asarray(proba, dtype=np.float64)
-        scores = self._score().nonconformity(proba, self._uniforms(len(proba), 1))
+        u = self._uniforms(len(proba), 1)
+        if u is not None and not self.randomize_sets:
+            u = np.zeros(len(proba))
+        scores = self._score().nonconformity(proba, u)
         return scores <= self.quantiles_[None, :]
 
     def __repr__(self):
-        shape = "" if self.shape is None else f", shape={self.shape!r}"
+        extra = "" if self.randomize_sets else ", randomize_sets=False"
+        extra += "" if self.shape is None else f", shape={self.shape!r}"
         return (
             f"SplitConformal({self._score()!r}, class_conditional="
-            f"{self.class_conditional!r}, random_state={self.random_state!r}{shape})"
+            f"{self.class_conditional!r}, random_state={self.random_state!r}{extra})"
         )

@@ -111,6 +111,12 @@ def _check_adaptive_sets(clf, X_cal, y_cal, X_test, name, seed):
     # ... and True (MAPIE's default) adds the label whose score crosses q to every row.
     assert np.all(ours <= sets[True])
     np.testing.assert_array_equal(sets[True].sum(axis=1) - ours.sum(axis=1), 1)
+    # Our randomize_sets=False rule (u = 0 at prediction) contains the randomized
+    # sets; for APS it is MAPIE's default rule exactly.
+    at_zero = make(True).nonconformity(p_test, np.zeros(len(X_test))) <= q
+    assert np.all(ours_rand <= at_zero) and np.all(at_zero <= sets[True])
+    if name == "aps":
+        np.testing.assert_array_equal(at_zero, sets[True])
     return ours, q
 
 
