@@ -31,20 +31,43 @@ standard deviation, plus the goals of the issue (size within 3 % of
 ``set_size``; coverage at least ``level - 0.005``). Writes
 ``benchmarks/results_committed/sets.json``.
 
+``--coverage``: only ``conformal`` and ``conformal_es``, for as many splits
+as ``--n-splits`` (e.g. 200), with the coverage expected from the number of
+calibration rows ``n`` (mean ``ceil((n + 1) level) / (n + 1)`` and its
+standard deviation per split and over the splits, for continuous scores).
+Writes ``benchmarks/results_committed/sets_coverage.json``.
+
 ``--strategies``: per split, one network trained on 80 % of the training
-half, the other 20 % calibrating skstruct's ``SplitConformal`` with LAC,
-APS, RAPS (plain and randomized) and class-conditional LAC, MAPIE's
-``SplitConformalClassifier(prefit=True)`` (LAC, APS, RAPS) and crepes'
-``WrapClassifier`` (marginal and ``class_cond=True``, ``smoothing=False``)
-on the same rows; reports coverage, mean size, mean absolute gap between
-per-class coverage and the level, and the worst class coverage. Writes
-``benchmarks/results_committed/sets_strategies.json``.
+half, the other 20 % calibrating, on the same rows: skstruct's
+``SplitConformal`` with LAC, APS, RAPS (plain, randomized, and
+``-rand-calibration``: randomized calibration with ``randomize_sets=False``,
+MAPIE's default rule; RAPS with its
+defaults ``lambda_reg=0.01, k_reg=1`` and with MAPIE's tuned ``k_star``,
+``lambda_star`` on MAPIE's calibration rows) and class-conditional LAC / APS,
+MAPIE's ``SplitConformalClassifier(prefit=True)`` (LAC; APS and RAPS with its
+default ``include_last_label=True`` and ``'randomized'``) and crepes'
+``WrapClassifier`` (marginal and ``class_cond=True``, ``smoothing=False``);
+plus Average-K (mean size ``--set-size``, no coverage target): the softmax
+threshold of the same network (prediction forced in) and
+``AverageKClassifier`` (two heads, trained on the same 80 %), both
+calibrated on the same 20 %. Reported per method: marginal coverage, mean
+size, empty-set rate, mean absolute gap between per-class coverage and the
+level, worst class coverage, size-stratified coverage (sizes 0, 1, 2, 3+)
+and its worst non-empty group of at least 10 rows. Writes
+``benchmarks/results_committed/sets_strategies.json``; ``--table FILE``
+prints its markdown table (the README's).
+
+Not compared: TorchCP (on PyPI, but it needs torchvision, transformers,
+torch_geometric and the compiled torchsort), Fashion-MNIST (no offline copy:
+torchvision and openml download it).
 
     OMP_NUM_THREADS=1 nice -n 19 python benchmarks/bench_sets.py
     OMP_NUM_THREADS=1 nice -n 19 python benchmarks/bench_sets.py --strategies
+    python benchmarks/bench_sets.py --table benchmarks/results_committed/sets_strategies.json
 """
 
 import argparse
+import copy
 import json
 import os
 import platform
@@ -112,15 +135,70 @@ def run_split(X, y, train, test, seed, args):
     return out
 
 
+SIZE_GROUPS = ((0, 1, "0"), (1, 2, "1"), (2, 3, "2"), (3, 10**9, "3+"))
+
+
+def _set_metrics(S, yt_i, n_classes, level):
+    """Coverage, size, class-conditional gap and size-stratified coverage of boolean sets."""
+    hit = S[np.arange(len(yt_i)), yt_i]
+    per_class = [hit[yt_i == k].mean() for k in range(n_classes) if np.any(yt_i == k)]
+    sizes = S.sum(axis=1)
+    strata = {}
+    for lo, hi, name in SIZE_GROUPS:
+        rows = (sizes >= lo) & (sizes < hi)
+        if rows.any():
+            strata[name] = {"n": int(rows.sum()), "coverage": float(hit[rows].mean())}
+    # Empty sets never cover: they are counted by empty_rate, not as a size group.
+    big = [g["coverage"] for name, g in strata.items() if g["n"] >= 10 and name != "0"]
+    return {
+        "coverage": float(hit.mean()),
+        "size": float(sizes.mean()),
+        "empty_rate": float(np.mean(sizes == 0)),
+        "class_coverage_gap": float(np.mean(np.abs(np.array(per_class) - level))),
+        "worst_class_coverage": float(np.min(per_class)),
+        # Worst coverage over the non-empty set-size groups (1, 2, 3+) of at
+        # least 10 test rows (size-stratified coverage, Angelopoulos et al. 2021).
+        "worst_size_group_coverage": float(min(big)) if big else float("nan"),
+        "size_stratified": strata,
+    }
+
+
+def run_coverage(X, y, train, test, seed, args):
+    """Conformal coverage only (with and without early stopping), for many splits."""
+    out = {}
+    for name, params in [
+        ("conformal", dict(set_rule="conformal", confidence_level=args.level)),
+        ("conformal_es", dict(set_rule="conformal", confidence_level=args.level,
+                              early_stopping=True)),
+    ]:
+        pipe = _fit(X[train], y[train], seed, args, **params)
+        out[name] = {"size": _size(pipe, X[test]), "coverage": _coverage(pipe, X[test], y[test]),
+                     "n_calibration": int(np.ceil(pipe[-1].validation_fraction * len(train)))}
+    return out
+
+
+def expected_coverage(n, level):
+    """Mean and standard deviation of split-conformal coverage with n calibration rows.
+
+    Coverage given the calibration rows is Beta(k, n + 1 - k) with
+    k = ceil((n + 1) level) for continuous scores (Vovk 2012).
+    """
+    k = int(np.ceil((n + 1) * level))
+    return k / (n + 1), float(np.sqrt(k * (n + 1 - k) / ((n + 1) ** 2 * (n + 2))))
+
+
 def run_strategies(X, y, train, test, seed, args):
-    """LAC / APS / RAPS / Mondrian sets of skstruct, MAPIE and crepes on one fitted model.
+    """LAC / APS / RAPS / Mondrian / Average-K sets of skstruct, MAPIE and crepes on one fitted model.
 
     The network trains on 80 % of the training half; the other 20 % are the
-    calibration rows of every library, the test half is scored.
+    calibration rows of every library, the test half is scored. MAPIE's RAPS
+    keeps 10 % of them to tune ``k_star`` and ``lambda_star``; skstruct's
+    ``RAPS (MAPIE k, lambda)`` uses those values and MAPIE's remaining rows.
     """
     from crepes import WrapClassifier
     from mapie.classification import SplitConformalClassifier
 
+    from skstruct import AverageKClassifier
     from skstruct.sets import APS, LAC, RAPS, SplitConformal
 
     fit_rows, cal_rows = next(
@@ -137,33 +215,54 @@ def run_strategies(X, y, train, test, seed, args):
     sets = {}
     for name, score, cc in [
         ("LAC", LAC(), False), ("APS", APS(), False),
-        ("APS-rand", APS(randomized=True), False), ("RAPS", RAPS(), False),
+        ("APS-rand", APS(randomized=True), False),
+        ("APS-rand-calibration", APS(randomized=True), False), ("RAPS", RAPS(), False),
         ("RAPS-rand", RAPS(randomized=True), False), ("LAC-mondrian", LAC(), True),
+        ("APS-mondrian", APS(), True),
     ]:
-        rule = SplitConformal(score, class_conditional=cc, random_state=seed)
+        rule = SplitConformal(score, class_conditional=cc, random_state=seed,
+                              randomize_sets=not name.endswith("-calibration"))
         sets["skstruct " + name] = rule.calibrate(pc, yc_i, args.level).predict_sets(pt)
     for name in ("lac", "aps", "raps"):
         mapie = SplitConformalClassifier(
-            pipe, confidence_level=args.level, conformity_score=name, prefit=True
+            pipe, confidence_level=args.level, conformity_score=name, prefit=True,
+            random_state=seed,
         ).conformalize(Xc, yc)
         sets["MAPIE " + name.upper()] = mapie.predict_set(Xt)[1][:, :, 0]
+        if name != "lac":
+            sets["MAPIE " + name.upper() + "-rand"] = mapie.predict_set(
+                Xt, conformity_score_params={"include_last_label": "randomized"}
+            )[1][:, :, 0]
+        if name == "raps":
+            cs = mapie._mapie_classifier.conformity_score_function_
+            k, lam = int(np.ravel(cs.k_star)[0]), float(np.ravel(cs.lambda_star)[0])
+            kept, _ = next(StratifiedShuffleSplit(
+                n_splits=1, test_size=None, random_state=seed).split(Xc, yc))
+            for suffix, randomized, rand_sets in (
+                ("", False, True), ("-rand", True, True), ("-rand-calibration", True, False)
+            ):
+                rule = SplitConformal(RAPS(lambda_reg=lam, k_reg=k, randomized=randomized),
+                                      random_state=seed, randomize_sets=rand_sets)
+                rule.calibrate(pc[kept], yc_i[kept], args.level)
+                sets["skstruct RAPS (MAPIE k, lambda)" + suffix] = rule.predict_sets(pt)
     for cc in (False, True):
         wrapped = WrapClassifier(pipe)
         wrapped.calibrate(Xc, yc, class_cond=cc)
         sets["crepes LAC" + ("-mondrian" if cc else "")] = np.asarray(
             wrapped.predict_set(Xt, confidence=args.level, labels=False, smoothing=False)
         ).astype(bool)
-    out = {}
-    for name, S in sets.items():
-        hit = S[np.arange(len(yt_i)), yt_i]
-        per_class = [hit[yt_i == k].mean() for k in range(len(pipe.classes_)) if np.any(yt_i == k)]
-        out[name] = {
-            "coverage": float(hit.mean()),
-            "size": float(S.sum(axis=1).mean()),
-            "class_coverage_gap": float(np.mean(np.abs(np.array(per_class) - args.level))),
-            "worst_class_coverage": float(np.min(per_class)),
-        }
-    return out
+    # Average-K (mean size k on the calibration rows, no coverage target): the
+    # softmax threshold of the fitted network vs the two-head network.
+    ce_k = copy.deepcopy(pipe[-1]).set_params(set_size=args.set_size)
+    ce_k.calibrate(pipe[0].transform(Xc))
+    sets["skstruct Average-K softmax threshold"] = ce_k.predict_set(pipe[0].transform(Xt))
+    two = make_pipeline(StandardScaler(), AverageKClassifier(
+        k=args.set_size, hidden_layer_sizes=(args.hidden,), max_epochs=args.epochs,
+        lr=1e-3, batch_size=64, random_state=seed,
+    )).fit(Xf, yf)
+    two[-1].calibrate(two[0].transform(Xc))
+    sets["skstruct Average-K two-head"] = two[-1].predict_set(two[0].transform(Xt))
+    return {name: _set_metrics(S, yt_i, len(pipe.classes_), args.level) for name, S in sets.items()}
 
 
 def summarise(splits, args):
@@ -171,9 +270,22 @@ def summarise(splits, args):
     for method in splits[0]:
         row = {}
         for key in splits[0][method]:
-            values = np.array([s[method][key] for s in splits])
-            row[key] = {"mean": float(values.mean()), "std": float(values.std(ddof=1))}
-        if "coverage" not in row:
+            if isinstance(splits[0][method][key], dict):
+                # size_stratified: per size group, the mean over the splits where it occurs.
+                groups = {}
+                for _, _, name in SIZE_GROUPS:
+                    got = [s[method][key][name] for s in splits if name in s[method][key]]
+                    if got:
+                        groups[name] = {
+                            "splits": len(got),
+                            "mean_n": float(np.mean([g["n"] for g in got])),
+                            "coverage": float(np.mean([g["coverage"] for g in got])),
+                        }
+                row[key] = groups
+                continue
+            values = np.array([s[method][key] for s in splits], dtype=np.float64)
+            row[key] = {"mean": float(np.nanmean(values)), "std": float(np.nanstd(values, ddof=1))}
+        if "coverage" not in row or "Average-K" in method or method.startswith("average_k"):
             rel = row["size"]["mean"] / args.set_size - 1.0
             row["size_relative_error"] = float(rel)
             row["goal_size_within_3pct"] = bool(abs(rel) <= 0.03)
@@ -183,6 +295,35 @@ def summarise(splits, args):
             )
         summary[method] = row
     return summary
+
+
+def records(dataset, splits):
+    """One flat record per split and method (read by doc/benchmark_results.py)."""
+    out = []
+    for seed, split in enumerate(splits):
+        for method, values in split.items():
+            rec = {"name": f"{dataset}: {method}", "seed": seed}
+            rec.update({k: v for k, v in values.items() if isinstance(v, (int, float))})
+            out.append(rec)
+    return out
+
+
+def markdown_table(path, level):
+    """The README table of a ``--strategies`` results file (means over splits)."""
+    data = json.loads(Path(path).read_text())
+    lines = [
+        "| data set | method | coverage | mean size | empty | class gap | worst class | worst size group |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for dataset, block in data["datasets"].items():
+        for method, row in block["summary"].items():
+            cells = [dataset, method] + [
+                f"{row[k]['mean']:.3f}" for k in (
+                    "coverage", "size", "empty_rate", "class_coverage_gap", "worst_class_coverage",
+                    "worst_size_group_coverage")
+            ]
+            lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def main(argv=None):
@@ -196,22 +337,44 @@ def main(argv=None):
         "--out", default=str(Path(__file__).parent / "results_committed" / "sets.json")
     )
     parser.add_argument(
+        "--datasets", nargs="+", default=["digits", "classification26"],
+        choices=["digits", "classification26"],
+    )
+    parser.add_argument(
+        "--coverage", action="store_true",
+        help="conformal coverage only, with and without early stopping (writes "
+        "results_committed/sets_coverage.json unless --out); use many --n-splits",
+    )
+    parser.add_argument(
+        "--table", metavar="JSON",
+        help="print the markdown table of a --strategies results file and exit",
+    )
+    parser.add_argument(
         "--strategies", action="store_true",
         help="compare LAC/APS/RAPS/Mondrian with MAPIE and crepes instead "
         "(writes results_committed/sets_strategies.json unless --out)",
     )
     args = parser.parse_args(argv)
+    if args.coverage and args.out.endswith("sets.json"):
+        args.out = args.out[: -len("sets.json")] + "sets_coverage.json"
+    if args.table:
+        print(markdown_table(args.table, args.level))
+        return
     if args.strategies and args.out.endswith("sets.json"):
         args.out = args.out[: -len("sets.json")] + "sets_strategies.json"
-    run = run_strategies if args.strategies else run_split
+    run = run_strategies if args.strategies else run_coverage if args.coverage else run_split
     results = {
         "command": "OMP_NUM_THREADS=1 nice -n 19 python benchmarks/bench_sets.py "
         + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
         "args": vars(args),
         "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, loaded (shared by several jobs)",
         "datasets": {},
+        "rows": [],
     }
+    t_start = time.perf_counter()
     for name, (X, y) in load_datasets().items():
+        if name not in args.datasets:
+            continue
         t0 = time.perf_counter()
         splitter = StratifiedShuffleSplit(n_splits=args.n_splits, test_size=0.5, random_state=0)
         splits = []
@@ -223,10 +386,20 @@ def main(argv=None):
         results["datasets"][name] = {
             "n_samples": int(len(y)), "n_classes": int(len(np.unique(y))),
             "seconds": time.perf_counter() - t0,
-            "summary": summarise(splits, args), "splits": splits,
+            "summary": summarise(splits, args),
         }
+        if not args.strategies:  # the strategies' per-split numbers are in "rows"
+            results["datasets"][name]["splits"] = splits
+        results["rows"] += records(name, splits)
+        if args.coverage:
+            for method, row in results["datasets"][name]["summary"].items():
+                n_cal = splits[0][method]["n_calibration"]
+                mean, sd = expected_coverage(n_cal, args.level)
+                row["expected_coverage"] = {"mean": mean, "std_per_split": sd,
+                                            "std_of_the_mean": sd / np.sqrt(len(splits))}
         for method, row in results["datasets"][name]["summary"].items():
             print(name, method, json.dumps({k: v for k, v in row.items()}))
+    results["wall_seconds"] = time.perf_counter() - t_start
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(results, indent=1) + "\n")
     print("wrote", args.out)

@@ -7,7 +7,7 @@ from torch import nn
 
 from ._base import _BaseStructuredClassifier
 from .losses import AverageKLoss
-from .sets import calibrate_average_size
+from .sets import LAC, AverageK, SplitConformal, ThresholdSets
 from .utils._docstring import fill_doc
 from .utils._sklearn_compat import Interval, StrOptions
 
@@ -180,9 +180,6 @@ class AverageKClassifier(_BaseStructuredClassifier):
         "head": [StrOptions({"multilabel", "softmax"})],
     }
 
-    # The paper's rule: a plain threshold, no label forced into the set.
-    _sets_include_prediction = False
-
     def __init__(
         self,
         class_structure=None,
@@ -261,13 +258,17 @@ class AverageKClassifier(_BaseStructuredClassifier):
                 f"every class. Choose 1 <= k < {n_classes}."
             )
 
-    def _conformal_set_kind(self):
-        # Head scores are logits / log-probabilities: plain thresholds only.
-        return "threshold"
-
-    def _needs_calibration_rows(self):
-        # The paper's threshold depends on data for every k.
-        return True
+    def _set_strategy(self):
+        # The paper's rule: plain thresholds on the head scores (logits or
+        # log-probabilities), no label forced in, for both named rules; the
+        # target mean size is ``k``, the loss's K.
+        self._check_k()
+        shape = ThresholdSets(include_prediction=False)
+        if self.set_rule == "average_k":
+            return AverageK(self.k, shape=shape)
+        if self.set_rule == "conformal":
+            return SplitConformal(LAC(), shape=shape)
+        return self.set_rule
 
     def _check_classes(self):
         self._check_k()
@@ -294,14 +295,6 @@ class AverageKClassifier(_BaseStructuredClassifier):
             scores = torch.log_softmax(result.logits.double(), dim=1).numpy()
         return scores, predicted
 
-    def _calibrate_sets(self, X, y_enc):
-        self._check_k()
-        if self.set_rule == "average_k":
-            scores, _ = self._set_scores(X)
-            self.set_threshold_ = float(calibrate_average_size(scores, None, self.k))
-        else:
-            super()._calibrate_sets(X, y_enc)
-
     # ------------------------------------------------------------ public API
 
     def calibrate(self, X, y=None):
@@ -325,21 +318,3 @@ class AverageKClassifier(_BaseStructuredClassifier):
             The estimator, with ``set_threshold_`` updated.
         """
         return super().calibrate(X, y)
-
-    def predict_set(self, X):
-        """Set-valued prediction, a boolean mask aligned with ``classes_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        sets : ndarray of shape (n_samples, n_classes), dtype=bool
-            ``sets[i, j]`` is True when the ``head`` score of ``classes_[j]``
-            reaches ``set_threshold_``. Sets may be empty, and with
-            ``head='multilabel'`` need not contain the ``predict`` label (see
-            Notes of the class).
-        """
-        return super().predict_set(X)

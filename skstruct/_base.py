@@ -30,8 +30,7 @@ from ._net import _AcceleratedNet, _cast_float32, _SkstructNet
 from .callbacks import NonFiniteLossGuard
 from .losses import SampleWeightedLoss
 from .modules._mlp import MLP, ClassifierNetwork, infer_output_width, reset_parameters
-from .sets import calibrate_average_size, calibrate_conformal, sets_from_threshold
-from .sets._structured import structured_conformal_level, structured_sets
+from .sets import LAC, AverageK, SplitConformal, ThresholdSets, shape_for_structure
 from .structures import check_structure
 from .utils._sklearn_compat import (
     HasMethods,
@@ -126,9 +125,6 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
     }
-
-    # Sets always contain the prediction (the invariant of SPEC section 3).
-    _sets_include_prediction = True
 
     # ------------------------------------------------------------------ hooks
 
@@ -225,27 +221,31 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         """Rows ``indices`` of validated X (hook for non-array X)."""
         return X[indices]
 
-    def _conformal_set_kind(self):
-        """Family of ``set_rule='conformal'`` sets (hook).
+    def _set_strategy(self):
+        """The unfitted set strategy that ``set_rule`` names (hook).
 
-        ``'interval'`` (consecutive ranks around the prediction) for an
-        Ordinal structure, ``'node'`` (the leaves under the lowest ancestor of
-        the prediction whose probability reaches the level) for a Hierarchy,
-        ``'threshold'`` (``{j : p_j >= threshold}``) otherwise. The first two
-        need probability scores from ``_set_scores``.
+        A strategy object passed as ``set_rule`` is returned as is.
+        ``'average_k'``: :class:`~skstruct.sets.AverageK` with ``set_size``
+        and plain threshold sets holding the prediction. ``'conformal'``:
+        :class:`~skstruct.sets.SplitConformal` with ``LAC()`` and the shape of
+        the structure (intervals for an Ordinal, tree nodes for a Hierarchy,
+        plain thresholds otherwise). The strategy owns all set logic; the
+        estimator only provides scores (``_set_scores``).
         """
-        kind = getattr(self.structure_, "kind", None)
-        return {"ordinal": "interval", "hierarchy": "node"}.get(kind, "threshold")
+        if not isinstance(self.set_rule, str):
+            return self.set_rule
+        if self.set_rule == "average_k":
+            return AverageK(self.set_size, shape=ThresholdSets(include_prediction=True))
+        return SplitConformal(LAC(), shape=shape_for_structure(self.structure_))
 
     def _needs_calibration_rows(self):
         """Whether ``predict_set`` needs calibration rows held out at fit (hook).
 
-        Conformal sets always do. Average-K sets do unless the threshold does
-        not depend on data (``set_size=1`` with the prediction forced in).
+        Asks the set strategy (``needs_rows``): conformal sets always do;
+        Average-K sets do unless the level does not depend on data
+        (``set_size=1`` with the prediction forced in).
         """
-        if not isinstance(self.set_rule, str) or self.set_rule == "conformal":
-            return True
-        return bool(self.set_size > 1 or not self._sets_include_prediction)
+        return bool(getattr(self._set_strategy(), "needs_rows", True))
 
     def _needs_holdout(self):
         """Whether fit holds out any rows (early stopping or calibration)."""
@@ -846,65 +846,42 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
     # ------------------------------------------------------------------ sets
 
     def _set_scores(self, X):
-        """Scores thresholded by ``predict_set`` and the prediction indices."""
+        """Scores a set strategy turns into sets, and the prediction indices (hook)."""
         proba = self.predict_proba(X)
         return proba, self._decide(proba)
 
-    def _calibrate_strategy(self, X, y_enc):
-        """Calibrate a ``set_rule`` strategy object on ``predict_proba`` of X."""
-        if y_enc is None:
+    def _strategy_inputs(self, strategy, X):
+        """``(scores, predicted)`` for ``strategy``: probabilities or ``_set_scores``."""
+        if getattr(strategy, "needs_probabilities", True):
+            return self._proba_from_logits(self._logits(X)), None
+        return self._set_scores(X)
+
+    def _calibrate_sets(self, X, y_enc):
+        """Calibrate the ``set_rule`` strategy on rows X (labels ``y_enc``) into ``set_calibrator_``."""
+        strategy = copy.deepcopy(self._set_strategy())
+        needs_labels = getattr(strategy, "needs_labels", True)
+        if needs_labels and y_enc is None:
             raise ValueError(
                 f"set_rule={self.set_rule!r} needs the true labels of the "
                 "calibration data: call calibrate(X, y)."
             )
-        proba = self._proba_from_logits(self._logits(X))
-        if len(y_enc) != len(proba):
-            raise ValueError(
-                f"y has {len(y_enc)} labels but X has {len(proba)} samples; "
-                "pass the labels of the calibration samples."
-            )
-        self.set_calibrator_ = copy.deepcopy(self.set_rule).calibrate(
-            proba, y_enc, self.confidence_level
-        )
-        q = np.asarray(self.set_calibrator_.quantiles_, dtype=np.float64)
-        self.set_threshold_ = float(q[0]) if np.all(q == q[0]) else q
-
-    def _calibrate_sets(self, X, y_enc):
-        if not isinstance(self.set_rule, str):
-            self._calibrate_strategy(X, y_enc)
-        elif self.set_rule == "average_k":
-            if self.set_size > len(self.classes_):
-                raise ValueError(
-                    f"set_size={self.set_size} exceeds the number of classes "
-                    f"({len(self.classes_)}); choose 1 <= set_size <= n_classes."
-                )
-            if self.set_size == 1 and self._sets_include_prediction:
-                self.set_threshold_ = np.inf
-                return
-            scores, predicted = self._set_scores(X)
-            self.set_threshold_ = float(
-                calibrate_average_size(scores, predicted, self.set_size)
-            )
+        if getattr(strategy, "needs_rows", True):
+            scores, predicted = self._strategy_inputs(strategy, X)
         else:
-            if y_enc is None:
-                raise ValueError(
-                    "set_rule='conformal' needs the true labels of the "
-                    "calibration data: call calibrate(X, y)."
-                )
-            scores, predicted = self._set_scores(X)
-            if len(y_enc) != len(scores):
+            scores, predicted = None, None
+        if y_enc is not None and scores is not None and len(y_enc) != len(scores):
+            if needs_labels:
                 raise ValueError(
                     f"y has {len(y_enc)} labels but X has {len(scores)} samples; "
                     "pass the labels of the calibration samples."
                 )
-            kind = self._conformal_set_kind()
-            if kind == "threshold":
-                level = calibrate_conformal(scores, y_enc, self.confidence_level)
-            else:
-                level = structured_conformal_level(
-                    kind, self.structure_, scores, predicted, y_enc, self.confidence_level
-                )
-            self.set_threshold_ = float(level)
+        extra = {} if predicted is None else {"predicted": predicted}
+        self.set_calibrator_ = strategy.calibrate(scores, y_enc, self.confidence_level, **extra)
+        level = getattr(self.set_calibrator_, "level_", None)
+        if level is None:  # a user strategy with quantiles_ only
+            level = np.asarray(self.set_calibrator_.quantiles_, dtype=np.float64)
+            level = float(level[0]) if np.all(level == level[0]) else level
+        self.set_threshold_ = level if isinstance(level, np.ndarray) else float(level)
 
     def calibrate(self, X, y=None):
         """Recalibrate the ``predict_set`` threshold on new data.
@@ -953,19 +930,10 @@ class _BaseStructuredClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         X = self._validate_X(X, reset=False)
-        if not isinstance(self.set_rule, str):
-            proba = self._proba_from_logits(self._logits(X))
-            return self.set_calibrator_.predict_sets(proba)
-        scores, predicted = self._set_scores(X)
-        if self.set_rule == "conformal" and self._conformal_set_kind() != "threshold":
-            return structured_sets(
-                self._conformal_set_kind(), self.structure_, scores, predicted,
-                self.set_threshold_,
-            )
-        include = self._sets_include_prediction and self.set_rule == "average_k"
-        return sets_from_threshold(
-            scores, predicted, self.set_threshold_, include_predicted=include
-        )
+        scores, predicted = self._strategy_inputs(self.set_calibrator_, X)
+        if predicted is None:
+            return self.set_calibrator_.predict_sets(scores)
+        return self.set_calibrator_.predict_sets(scores, predicted=predicted)
 
     # ------------------------------------------------------------------ tags
 

@@ -5,12 +5,11 @@ import numbers
 import numpy as np
 import torch
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
 
 from ._base import _BaseStructuredClassifier
 from .exceptions import StructureError
 from .losses import EMD2Loss
-from .sets import calibrate_interval_level, intervals_at_level, intervals_to_mask
+from .sets import AverageK, IntervalSets
 from .structures import Ordinal, check_structure
 from .structures._validation import warn_alphabetical_order
 from .utils._docstring import fill_doc
@@ -328,47 +327,13 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
 
     # ------------------------------------------------------------- intervals
 
-    def _calibrate_sets(self, X, y_enc):
-        if self.set_rule != "average_k":
-            # The base calibrates conformal intervals for an Ordinal structure.
-            return super()._calibrate_sets(X, y_enc)
-        if self.set_size > len(self.classes_):
-            raise ValueError(
-                f"set_size={self.set_size} exceeds the number of levels "
-                f"({len(self.classes_)}); choose 1 <= set_size <= n_classes."
-            )
-        proba, predicted = self._set_scores(X)
-        ranks = np.asarray(self.structure_.ranks)
-        self.set_threshold_ = float(
-            calibrate_interval_level(self._ranked(proba), ranks[predicted], self.set_size)
-        )
-
-    def _intervals(self, X):
-        """Lowest and highest rank of each sample's interval."""
-        check_is_fitted(self)
-        X = self._validate_X(X, reset=False)
-        proba, predicted = self._set_scores(X)
-        ranks = np.asarray(self.structure_.ranks)
-        return intervals_at_level(self._ranked(proba), ranks[predicted], self.set_threshold_)
-
-    def predict_set(self, X):
-        """Interval of the ordinal scale around each prediction, as a boolean mask.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Input data.
-
-        Returns
-        -------
-        sets : ndarray of shape (n_samples, n_classes), dtype=bool
-            Aligned with ``classes_``. The True entries of a row are
-            consecutive levels of the scale (an interval) and include the
-            label that ``predict`` returns.
-        """
-        lo, hi = self._intervals(X)
-        mask = intervals_to_mask(lo, hi, len(self.classes_))
-        return mask[:, np.asarray(self.structure_.ranks)]
+    def _set_strategy(self):
+        # Both rules give intervals of the scale: Average-K calibrates the
+        # interval mass level to a mean size; 'conformal' gets IntervalSets
+        # from the base (the shape of an Ordinal structure).
+        if self.set_rule == "average_k":
+            return AverageK(self.set_size, shape=IntervalSets(self.structure_))
+        return super()._set_strategy()
 
     def predict_interval(self, X):
         """Lowest and highest level of each ``predict_set`` interval.
@@ -384,6 +349,8 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
             Labels from ``classes_``: column 0 the lowest, column 1 the
             highest level of the interval (equal for a single level).
         """
-        lo, hi = self._intervals(X)
+        ranked = self.predict_set(X)[:, np.asarray(self.structure_.rank_order)]
+        lo = np.argmax(ranked, axis=1)
+        hi = ranked.shape[1] - 1 - np.argmax(ranked[:, ::-1], axis=1)
         by_rank = self.classes_[np.asarray(self.structure_.rank_order)]
         return np.stack([by_rank[lo], by_rank[hi]], axis=1)

@@ -27,8 +27,33 @@ A set is ``{j : s_j <= q}`` exactly, so it may be empty (when even the top
 class scores above ``q``) and, with APS, need not hold the top class; the
 coverage guarantee is that of this rule. These sets are plain subsets of
 the classes. They do not follow an ordinal
-or hierarchical structure; for intervals of ranks or tree nodes use
-``set_rule='conformal'``.
+or hierarchical structure. For intervals of ranks or tree nodes pass a
+structured shape, ``SplitConformal(shape=IntervalSets(ordinal))`` or
+``NodeSets(hierarchy)`` (what ``set_rule='conformal'`` builds for an Ordinal
+or a Hierarchy structure): those shapes have their own nested-set score (the
+level at which the set starts to hold the true label), so they take
+``score=None`` or ``LAC()`` only and no ``class_conditional``; APS, RAPS and
+Mondrian calibration give plain subsets.
+
+Ties: a class enters a set when its score is *at most* the quantile, so
+classes whose score ties the quantile are all kept (the conservative side of
+the coverage bound).
+
+Against the reference libraries (``tests/sets/test_reference_libraries.py``,
+same fitted model, same calibration rows): LAC sets, marginal and
+class-conditional, equal MAPIE's ``SplitConformalClassifier(prefit=True)``
+and crepes' ``WrapClassifier`` (``class_cond=True``, ``smoothing=False``)
+sets. MAPIE's APS and RAPS always randomize the calibration scores, as
+``s - u p_y`` where ours is ``s - (1 - u) p_y`` (the same law); with its
+uniforms mapped ``u -> 1 - u`` (and, for RAPS, its ``k_star``,
+``lambda_star`` and the calibration rows it keeps after its tuning split) the
+quantiles are equal, its ``include_last_label='randomized'`` sets equal our
+randomized sets, its ``include_last_label=False`` sets equal our
+non-randomized sets except that MAPIE puts the top class into a set that
+would be empty, and its default ``include_last_label=True`` adds the class
+whose score crosses the quantile to every set: for APS that is our
+``randomize_sets=False`` rule. Our rule is ``{j : s_j <=
+q}`` throughout, the set the coverage bound is about.
 """
 
 import numpy as np
@@ -194,12 +219,32 @@ class SplitConformal:
         Seeds the uniforms of a randomized score: calibration draws one per
         calibration row; ``predict_set`` draws one per row from the same
         seed at every call, so it is deterministic.
+    randomize_sets : bool, default=True
+        With a randomized score (``APS(randomized=True)``, ``RAPS(...,
+        randomized=True)``), whether ``predict_set`` draws uniforms too.
+        ``False`` calibrates with the randomized score but predicts with
+        ``u = 0``: a class enters when the mass ranked strictly above it
+        (plus the RAPS penalty) is at most the quantile. These sets contain
+        the randomized ones, so coverage still holds; they are deterministic,
+        never empty, and smaller than non-randomized APS sets (MAPIE's default
+        APS rule, ``include_last_label=True``). Ignored for other scores.
+    shape : IntervalSets, NodeSets, ThresholdSets or None, default=None
+        ``None``: plain subsets ``{j : s_j <= q}`` of the score. A shape
+        object: the sets of that shape at the split-conformal level of its
+        own nested-set score (``score`` must then be ``None`` or ``LAC()``
+        and ``class_conditional=False``); the shape needs the estimator's
+        predictions, which ``set_rule=`` passes in.
 
     Attributes
     ----------
     quantiles_ : ndarray of shape (n_classes,)
         Class ``j`` enters a set when its score is at most ``quantiles_[j]``
-        (one value repeated unless ``class_conditional``).
+        (one value repeated unless ``class_conditional``). Not set with a
+        ``shape``.
+    level_ : float or ndarray of shape (n_classes,)
+        What the estimator reports as ``set_threshold_``: the quantile (one
+        float, or one per class when ``class_conditional``), or the level of
+        the ``shape``.
 
     Examples
     --------
@@ -214,10 +259,38 @@ class SplitConformal:
            [1, 0, 1]])
     """
 
-    def __init__(self, score=None, *, class_conditional=False, random_state=0):
+    needs_labels = True
+    needs_rows = True
+
+    def __init__(self, score=None, *, class_conditional=False, random_state=0,
+                 randomize_sets=True, shape=None):
         self.score = score
         self.class_conditional = class_conditional
         self.random_state = random_state
+        self.randomize_sets = randomize_sets
+        self.shape = shape
+
+    @property
+    def needs_probabilities(self):
+        """Whether the estimator must pass probabilities (plain sets) or its set scores (a shape)."""
+        return self.shape is None
+
+    def _check_shape(self):
+        if self.shape is None:
+            return None
+        if not (self.score is None or type(self.score) is LAC):
+            raise ValueError(
+                f"SplitConformal(shape={self.shape!r}) calibrates the nested-set "
+                f"score of its shape, so score must be None or LAC(), got "
+                f"score={self.score!r}. For APS or RAPS sets drop the shape "
+                "(plain subsets of the classes)."
+            )
+        if self.class_conditional:
+            raise ValueError(
+                f"class_conditional=True is not defined with shape={self.shape!r}: "
+                "use shape=None for Mondrian (per-class) plain subsets."
+            )
+        return self.shape
 
     def _score(self):
         score = LAC() if self.score is None else self.score
@@ -234,23 +307,37 @@ class SplitConformal:
         rng = check_random_state(None if self.random_state is None else self.random_state + offset)
         return rng.uniform(size=n)
 
-    def calibrate(self, proba, y_index, confidence_level):
+    def calibrate(self, proba, y_index, confidence_level, *, predicted=None):
         """Compute ``quantiles_`` from calibration probabilities and true column indices.
 
         Parameters
         ----------
         proba : array-like of shape (n_samples, n_classes)
-            Probabilities of the calibration samples.
+            Probabilities of the calibration samples (with a ``shape``: the
+            estimator's set scores).
         y_index : array-like of shape (n_samples,)
             Column index of each sample's true class.
         confidence_level : float
             Target coverage, in (0, 1).
+        predicted : array-like of shape (n_samples,), default=None
+            Column index of each prediction; needed by a ``shape`` only.
 
         Returns
         -------
         self : SplitConformal
-            With ``quantiles_`` (one per class) set.
+            With ``quantiles_`` (one per class) or, with a shape, ``level_`` set.
         """
+        shape = self._check_shape()
+        if shape is not None:
+            if predicted is None:
+                raise ValueError(
+                    f"SplitConformal(shape={shape!r}) needs predicted= (the "
+                    "column index of each prediction)."
+                )
+            self.level_ = shape.conformal_level(
+                proba, np.asarray(predicted, dtype=np.int64), y_index, confidence_level
+            )
+            return self
         proba = np.asarray(proba, dtype=np.float64)
         y_index = np.asarray(y_index, dtype=np.int64)
         n, n_classes = proba.shape
@@ -263,27 +350,39 @@ class SplitConformal:
             )
         else:
             self.quantiles_ = np.full(n_classes, conformal_quantile(true_scores, confidence_level))
+        q = self.quantiles_
+        self.level_ = float(q[0]) if np.all(q == q[0]) else q.copy()
         return self
 
-    def predict_sets(self, proba):
-        """Boolean sets ``{j : score_j <= quantiles_[j]}``.
+    def predict_sets(self, proba, *, predicted=None):
+        """Boolean sets ``{j : score_j <= quantiles_[j]}`` (with a ``shape``: its sets at ``level_``).
 
         Parameters
         ----------
         proba : array-like of shape (n_samples, n_classes)
-            Class probabilities.
+            Class probabilities (with a ``shape``: the estimator's set scores).
+        predicted : array-like of shape (n_samples,), default=None
+            Column index of each prediction; needed by a ``shape`` only.
 
         Returns
         -------
         sets : ndarray of shape (n_samples, n_classes), dtype=bool
             True where a class is in the sample's set.
         """
+        shape = self._check_shape()
+        if shape is not None:
+            return shape.sets(proba, np.asarray(predicted, dtype=np.int64), self.level_)
         proba = np.asarray(proba, dtype=np.float64)
-        scores = self._score().nonconformity(proba, self._uniforms(len(proba), 1))
+        u = self._uniforms(len(proba), 1)
+        if u is not None and not self.randomize_sets:
+            u = np.zeros(len(proba))
+        scores = self._score().nonconformity(proba, u)
         return scores <= self.quantiles_[None, :]
 
     def __repr__(self):
+        extra = "" if self.randomize_sets else ", randomize_sets=False"
+        extra += "" if self.shape is None else f", shape={self.shape!r}"
         return (
             f"SplitConformal({self._score()!r}, class_conditional="
-            f"{self.class_conditional!r}, random_state={self.random_state!r})"
+            f"{self.class_conditional!r}, random_state={self.random_state!r}{extra})"
         )

@@ -22,7 +22,6 @@ least ``confidence_level`` (split conformal prediction).
 
 import numpy as np
 
-from ._intervals import conformal_interval_level, intervals_at_level, intervals_to_mask
 
 __all__ = [
     "conformal_node_level",
@@ -173,14 +172,21 @@ def conformal_node_level(proba, predicted, y_true, masks, confidence_level):
     return float(np.nextafter(qhat, np.inf))
 
 
-def _ordinal_view(structure, proba, predicted):
-    ranks = np.asarray(structure.ranks)
-    order = np.asarray(structure.rank_order)
-    return ranks, np.asarray(proba, dtype=np.float64)[:, order], ranks[np.asarray(predicted)]
+def _shape(kind, structure):
+    from ._shapes import IntervalSets, NodeSets
+
+    if kind == "interval":
+        return IntervalSets(structure)
+    if kind == "node":
+        return NodeSets(structure)
+    raise ValueError(f"kind must be 'interval' or 'node', got {kind!r}.")
 
 
 def structured_conformal_level(kind, structure, proba, predicted, y_true, confidence_level):
     """Conformal level of the ``'interval'`` (ordinal) or ``'node'`` (hierarchy) sets.
+
+    A functional shortcut for ``IntervalSets(structure).conformal_level`` or
+    ``NodeSets(structure).conformal_level`` (:mod:`skstruct.sets._shapes`).
 
     Parameters
     ----------
@@ -200,16 +206,7 @@ def structured_conformal_level(kind, structure, proba, predicted, y_true, confid
     level : float
         A mass level for :func:`structured_sets`.
     """
-    if kind == "interval":
-        ranks, proba_r, pred_r = _ordinal_view(structure, proba, predicted)
-        return conformal_interval_level(
-            proba_r, pred_r, ranks[np.asarray(y_true)], confidence_level
-        )
-    if kind == "node":
-        return conformal_node_level(
-            proba, predicted, y_true, node_masks(structure), confidence_level
-        )
-    raise ValueError(f"kind must be 'interval' or 'node', got {kind!r}.")
+    return float(_shape(kind, structure).conformal_level(proba, predicted, y_true, confidence_level))
 
 
 def structured_sets(kind, structure, proba, predicted, level):
@@ -242,10 +239,4 @@ def structured_sets(kind, structure, proba, predicted, level):
     >>> structured_sets("interval", scale, proba, np.array([1]), 0.8)
     array([[False,  True,  True]])
     """
-    if kind == "interval":
-        ranks, proba_r, pred_r = _ordinal_view(structure, proba, predicted)
-        lo, hi = intervals_at_level(proba_r, pred_r, level)
-        return intervals_to_mask(lo, hi, proba_r.shape[1])[:, ranks]
-    if kind == "node":
-        return node_sets_at_level(proba, predicted, node_masks(structure), level)
-    raise ValueError(f"kind must be 'interval' or 'node', got {kind!r}.")
+    return _shape(kind, structure).sets(proba, predicted, level)

@@ -125,3 +125,20 @@ def test_emd_rejects_a_plain_set_strategy():
     y = np.digitize(X[:, 0], [-0.5, 0.5])
     with pytest.raises(ValueError, match="intervals of the scale"):
         EMDOrdinalRegressor(set_rule=SplitConformal(APS()), max_epochs=1).fit(X, y)
+
+
+@pytest.mark.parametrize("score", [APS(randomized=True), RAPS(lambda_reg=0.05, k_reg=2, randomized=True)])
+def test_unrandomized_sets_contain_the_randomized_ones(score):
+    """Check randomize_sets=False: deterministic, never empty, a superset of the randomized sets."""
+    rng = np.random.RandomState(3)
+    proba = rng.dirichlet(np.full(6, 0.4), size=400)
+    y = np.array([rng.choice(6, p=p) for p in proba])
+    rand = SplitConformal(score, random_state=1).calibrate(proba[:200], y[:200], 0.8)
+    det = SplitConformal(score, random_state=1, randomize_sets=False)
+    det.calibrate(proba[:200], y[:200], 0.8)
+    assert det.quantiles_[0] == rand.quantiles_[0]
+    r, d = rand.predict_sets(proba[200:]), det.predict_sets(proba[200:])
+    assert np.all(r <= d) and (d.sum() > r.sum())
+    assert d.any(axis=1).all()
+    np.testing.assert_array_equal(d, det.predict_sets(proba[200:]))
+    assert "randomize_sets=False" in repr(det)

@@ -4,10 +4,12 @@ import copy
 
 import numpy as np
 import pytest
-from sklearn.datasets import make_classification
+from sklearn.datasets import load_digits, make_classification
+from sklearn.model_selection import StratifiedShuffleSplit
 
 from skstruct import CrossEntropyClassifier
-from skstruct.sets import APS, LAC, SplitConformal
+from skstruct.sets import APS, LAC, RAPS, SplitConformal
+from skstruct.sets._conformal import conformal_quantile
 
 mapie_classification = pytest.importorskip("mapie.classification", reason="needs mapie (test extra)")
 crepes = pytest.importorskip("crepes", reason="needs crepes (test extra)")
@@ -23,17 +25,33 @@ def model_and_rows():
     return clf, X[300:600], y[300:600], X[600:]
 
 
+@pytest.fixture(scope="module")
+def digits_model_and_rows():
+    """A weak digits model (3 epochs), so that MAPIE picks a small k_star and the RAPS penalty acts."""
+    X, y = load_digits(return_X_y=True)
+    order = np.random.RandomState(0).permutation(len(y))
+    X, y = X[order] / 16.0, y[order]
+    clf = CrossEntropyClassifier(hidden_layer_sizes=(16,), max_epochs=3, lr=1e-2, random_state=0)
+    clf.fit(X[:600], y[:600])
+    return clf, X[600:1200], y[600:1200], X[1200:]
+
+
 def _ours(clf, X_cal, y_cal, X_test, score, class_conditional=False):
     rule = SplitConformal(score, class_conditional=class_conditional)
     rule.calibrate(clf.predict_proba(X_cal), y_cal, 0.9)
     return rule.predict_sets(clf.predict_proba(X_test))
 
 
-def _mapie_sets(clf, X_cal, y_cal, X_test, score):
-    mapie = mapie_classification.SplitConformalClassifier(
-        clf, confidence_level=0.9, conformity_score=score, prefit=True
+def _mapie(clf, X_cal, y_cal, score, seed=0):
+    return mapie_classification.SplitConformalClassifier(
+        clf, confidence_level=0.9, conformity_score=score, prefit=True, random_state=seed
     ).conformalize(X_cal, y_cal)
-    return mapie.predict_set(X_test)[1][:, :, 0]
+
+
+def _mapie_sets(clf, X_cal, y_cal, X_test, score, seed=0, include_last_label=True):
+    mapie = _mapie(clf, X_cal, y_cal, score, seed)
+    params = {"include_last_label": include_last_label}
+    return mapie.predict_set(X_test, conformity_score_params=params)[1][:, :, 0]
 
 
 def test_lac_equals_mapie_split_conformal(model_and_rows):
@@ -53,19 +71,82 @@ def _train(model_and_rows):
     return X[:300], y[:300]
 
 
-def test_aps_differs_from_mapie_only_by_the_label_crossing_the_quantile(model_and_rows):
-    """Check the documented APS rule: MAPIE adds the label whose cumulative mass crosses q.
+def _mapie_uniforms(seed, n):
+    """MAPIE's uniforms ``u`` in our convention: its randomized score is ``s - u p_y``, ours ``s - (1 - u) p_y``."""
+    return 1.0 - np.random.RandomState(seed).uniform(size=n)
 
-    skstruct keeps ``{j : s_j <= q}`` (the set the coverage proof is about);
-    MAPIE's non-randomized APS also includes the last label, so its sets are
-    supersets by at most one label per row.
+
+def _check_adaptive_sets(clf, X_cal, y_cal, X_test, name, seed):
+    """Compare one MAPIE APS / RAPS fit with skstruct's scores on the same rows and uniforms."""
+    mapie = _mapie(clf, X_cal, y_cal, name, seed)
+    sets = {
+        rule: mapie.predict_set(X_test, conformity_score_params={"include_last_label": rule})[1][:, :, 0]
+        for rule in (False, True, "randomized")
+    }
+    cs = mapie._mapie_classifier.conformity_score_function_
+    if name == "raps":
+        # MAPIE keeps size_raps (None: 10 %) of the rows, stratified and seeded,
+        # to choose k_star and lambda_star, and calibrates on the rest, in that order.
+        cal, _ = next(StratifiedShuffleSplit(n_splits=1, test_size=None, random_state=seed).split(X_cal, y_cal))
+        k, lam = int(np.ravel(cs.k_star)[0]), float(np.ravel(cs.lambda_star)[0])
+        make = lambda randomized: RAPS(lambda_reg=lam, k_reg=k, randomized=randomized)  # noqa: E731
+    else:
+        cal = np.arange(len(y_cal))
+        make = lambda randomized: APS(randomized=randomized)  # noqa: E731
+    p_cal, p_test = clf.predict_proba(X_cal[cal]), clf.predict_proba(X_test)
+    y_idx = np.searchsorted(clf.classes_, y_cal[cal])
+    # MAPIE randomizes every calibration score: same uniforms, same quantile.
+    true_scores = make(True).nonconformity(p_cal, _mapie_uniforms(seed, len(cal)))
+    q = conformal_quantile(true_scores[np.arange(len(cal)), y_idx], 0.9)
+    np.testing.assert_allclose(q, np.ravel(cs.quantiles_)[0], rtol=0, atol=1e-12)
+    # include_last_label=False is our deterministic rule {j : s_j <= q}, except
+    # that MAPIE puts the top label into a set that would be empty ...
+    ours = make(False).nonconformity(p_test) <= q
+    empty = ~ours.any(axis=1)
+    top = p_test == p_test.max(axis=1, keepdims=True)
+    np.testing.assert_array_equal(ours | (empty[:, None] & top), sets[False])
+    # ... 'randomized' our randomized rule with MAPIE's prediction uniforms ...
+    ours_rand = make(True).nonconformity(p_test, _mapie_uniforms(seed, len(X_test))) <= q
+    np.testing.assert_array_equal(ours_rand, sets["randomized"])
+    # ... and True (MAPIE's default) adds the label whose score crosses q to every row.
+    assert np.all(ours <= sets[True])
+    np.testing.assert_array_equal(sets[True].sum(axis=1) - ours.sum(axis=1), 1)
+    # Our randomize_sets=False rule (u = 0 at prediction) contains the randomized
+    # sets; for APS it is MAPIE's default rule exactly.
+    at_zero = make(True).nonconformity(p_test, np.zeros(len(X_test))) <= q
+    assert np.all(ours_rand <= at_zero) and np.all(at_zero <= sets[True])
+    if name == "aps":
+        np.testing.assert_array_equal(at_zero, sets[True])
+    return ours, q
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_aps_equals_mapie_up_to_the_last_label_rule(model_and_rows, seed):
+    """Check APS against MAPIE: equal scores, quantile and sets; MAPIE's default adds one label.
+
+    MAPIE draws the calibration uniforms itself (``random_state``) and
+    writes the randomized score ``s - u p_y``, ours ``s - (1 - u) p_y`` (the
+    same law); with its uniforms mapped ``u -> 1 - u`` the quantiles are
+    equal, ``include_last_label=False`` gives our non-randomized sets and
+    ``'randomized'`` our randomized ones, exactly; ``include_last_label=False``
+    equals our non-randomized sets except that MAPIE puts the top label
+    into a set that would be empty, and ``True`` (its default) adds the label
+    whose score crosses ``q``.
     """
     clf, X_cal, y_cal, X_test = model_and_rows
-    ours = _ours(clf, X_cal, y_cal, X_test, APS())
-    theirs = _mapie_sets(clf, X_cal, y_cal, X_test, "aps")
-    assert np.all(ours <= theirs)
-    extra = theirs.sum(axis=1) - ours.sum(axis=1)
-    assert set(np.unique(extra)) <= {0, 1} and extra.any()
+    ours, q = _check_adaptive_sets(clf, X_cal, y_cal, X_test, "aps", seed)
+    assert 1 < ours.sum(axis=1).mean() < 5
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_raps_equals_mapie_up_to_the_last_label_rule(digits_model_and_rows, seed):
+    """Check RAPS against MAPIE with its k_star, lambda_star and calibration rows, with and without randomization."""
+    clf, X_cal, y_cal, X_test = digits_model_and_rows
+    ours, q = _check_adaptive_sets(clf, X_cal, y_cal, X_test, "raps", seed)
+    assert (~ours.any(axis=1)).any()  # the empty-set rule of MAPIE is exercised
+    # The penalty is in play: without it the same quantile keeps more labels.
+    plain = APS().nonconformity(clf.predict_proba(X_test)) <= q
+    assert np.all(ours <= plain) and plain.sum() > ours.sum()
 
 
 @pytest.mark.parametrize("class_cond", [False, True])
