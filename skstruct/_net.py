@@ -26,7 +26,7 @@ import contextlib
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
+from skorch.callbacks import Callback, EarlyStopping
 from skorch.dataset import unpack_data
 from skorch.hf import AccelerateMixin
 from skorch.utils import TeeGenerator
@@ -121,6 +121,23 @@ class _SkstructNet(NeuralNet):
             self.grad_scaler_.step(optimizer)
         self.grad_scaler_.update()
         return {"loss": loss, "y_pred": y_pred}
+
+    # ------------------------------------------------------------ interrupts
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch's partial_fit swallows a KeyboardInterrupt raised in this loop:
+        # Ctrl-C, a callback that stops training, or EarlyStopping (which stops
+        # by raising it). ``interrupted_`` records whether it was anything but
+        # an early stop, so the estimator can warn.
+        self.interrupted_ = False
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            self.interrupted_ = not any(
+                isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
+                for _, cb in self.callbacks_
+            )
+            raise
 
     # ------------------------------------------------------------- overhead
 
