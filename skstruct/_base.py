@@ -35,6 +35,7 @@ from .sets import calibrate_average_size, calibrate_conformal, sets_from_thresho
 from .sets._structured import structured_conformal_level, structured_sets
 from .structures import check_structure
 from .utils._persistence import VersionedPickleMixin
+from .utils._skorch_compat import is_initialized
 from .utils._sklearn_compat import (
     HasMethods,
     Interval,
@@ -495,8 +496,8 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         self.net_ = self._make_net(module, criterion, device, valid_ds, generator)
 
     def _train(self, train_ds, *, epochs, warm):
-        if warm or not self.net_.initialized_:
-            if not self.net_.initialized_:
+        if warm or not is_initialized(self.net_):
+            if not is_initialized(self.net_):
                 self.net_.initialize()
             self.net_.partial_fit(train_ds, None, epochs=epochs)
         else:

@@ -27,9 +27,17 @@ import contextlib
 import torch
 from skorch import NeuralNet
 from skorch.callbacks import Callback, EarlyStopping
-from skorch.dataset import unpack_data
 from skorch.hf import AccelerateMixin
-from skorch.utils import TeeGenerator
+
+from .utils._skorch_compat import (
+    TeeGenerator,
+    is_initialized,
+    optimizers,
+    set_training_all,
+    training_modules,
+    unpack_data,
+    zero_grad_optimizers,
+)
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _NO_AUTOCAST = contextlib.nullcontext()  # reusable: enters and exits as a no-op
@@ -90,7 +98,7 @@ class _SkstructNet(NeuralNet):
         # skorch's version runs check_is_fitted (an attribute walk through
         # sklearn's validation) on every batch; one flag test is enough once
         # the net is initialised, and the full check still runs otherwise.
-        if not getattr(self, "initialized_", False):
+        if not is_initialized(self):
             self.check_is_fitted()
         Xi, _ = unpack_data(batch)
         with torch.set_grad_enabled(training):
@@ -102,14 +110,14 @@ class _SkstructNet(NeuralNet):
             return super().train_step(batch, **fit_params)
         # fp16: scale the loss, unscale before callbacks look at gradients,
         # and let the scaler skip steps with inf/NaN gradients.
-        self._zero_grad_optimizer()
+        zero_grad_optimizers(self)
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         self.grad_scaler_.scale(loss).backward()
-        optimizers = [getattr(self, name + "_") for name in self._optimizers]
-        for optimizer in optimizers:
+        net_optimizers = optimizers(self)
+        for optimizer in net_optimizers:
             self.grad_scaler_.unscale_(optimizer)
         self.notify(
             "on_grad_computed",
@@ -117,7 +125,7 @@ class _SkstructNet(NeuralNet):
             batch=batch,
             training=True,
         )
-        for optimizer in optimizers:
+        for optimizer in net_optimizers:
             self.grad_scaler_.step(optimizer)
         self.grad_scaler_.update()
         return {"loss": loss, "y_pred": y_pred}
@@ -143,10 +151,9 @@ class _SkstructNet(NeuralNet):
 
     def _set_training(self, training=True):
         # Walk the module trees only when a top-level flag differs.
-        for name in self._modules + self._criteria:
-            module = getattr(self, name + "_")
+        for module in training_modules(self):
             if isinstance(module, torch.nn.Module) and module.training != training:
-                super()._set_training(training)
+                set_training_all(self, training)
                 return
 
     def initialize_callbacks(self):
