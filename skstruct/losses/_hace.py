@@ -419,12 +419,11 @@ def hace_loss(
     up (sums of non-negative numbers, no cancellation), with a hand-written
     backward: the cost is O(n_samples * (n_classes + n_nodes)), never a dense
     (n_nodes, n_classes) product. Leaf terms use ``log_softmax`` directly, so
-    logits of +-1e4 give finite losses and gradients. The result is exact
-    while every subtree on the true path keeps a mass above the float's
-    smallest normal number relative to the top logit (about ``e**-87`` in
-    float32, ``e**-708`` in float64); beyond, its ``log q`` is floored at
-    ``log p_y`` or that number, so the loss is a finite lower bound whose
-    gradient still pushes the true leaf up.
+    logits of +-1e4 give finite losses and gradients. Subtree masses are
+    summed relative to the top logit; when a subtree the loss needs falls
+    below about ``e**-70`` of it (float32), the batch is recomputed with each
+    subtree's own largest logit as reference, so the loss and its gradient
+    stay exact at any logit scale.
 
     References
     ----------
