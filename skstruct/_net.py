@@ -29,11 +29,20 @@ import contextlib
 
 import torch
 from skorch import NeuralNet
-from skorch.callbacks import Callback
-from skorch.dataset import get_len, unpack_data
+from skorch.callbacks import Callback, EarlyStopping
+from skorch.dataset import get_len
 from skorch.history import History
 from skorch.hf import AccelerateMixin
-from skorch.utils import TeeGenerator
+
+from .utils._skorch_compat import (
+    TeeGenerator,
+    is_initialized,
+    optimizers,
+    set_training_all,
+    training_modules,
+    unpack_data,
+    zero_grad_optimizers,
+)
 
 PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
 _NO_AUTOCAST = contextlib.nullcontext()  # reusable: enters and exits as a no-op
@@ -100,7 +109,7 @@ class _SkstructNet(NeuralNet):
         # skorch's version runs check_is_fitted (an attribute walk through
         # sklearn's validation) on every batch; one flag test is enough once
         # the net is initialised, and the full check still runs otherwise.
-        if not getattr(self, "initialized_", False):
+        if not is_initialized(self):
             self.check_is_fitted()
         Xi, _ = unpack_data(batch)
         with torch.set_grad_enabled(training):
@@ -112,14 +121,14 @@ class _SkstructNet(NeuralNet):
             return super().train_step(batch, **fit_params)
         # fp16: scale the loss, unscale before callbacks look at gradients,
         # and let the scaler skip steps with inf/NaN gradients.
-        self._zero_grad_optimizer()
+        zero_grad_optimizers(self)
         self._set_training(True)
         Xi, yi = unpack_data(batch)
         y_pred = self.infer(Xi, **fit_params)
         loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         self.grad_scaler_.scale(loss).backward()
-        optimizers = [getattr(self, name + "_") for name in self._optimizers]
-        for optimizer in optimizers:
+        net_optimizers = optimizers(self)
+        for optimizer in net_optimizers:
             self.grad_scaler_.unscale_(optimizer)
         self.notify(
             "on_grad_computed",
@@ -127,27 +136,43 @@ class _SkstructNet(NeuralNet):
             batch=batch,
             training=True,
         )
-        for optimizer in optimizers:
+        for optimizer in net_optimizers:
             self.grad_scaler_.step(optimizer)
         self.grad_scaler_.update()
         return {"loss": loss, "y_pred": y_pred}
 
+    # ------------------------------------------------------------ interrupts
+
+    def fit_loop(self, X, y=None, epochs=None, **fit_params):
+        # skorch's partial_fit swallows a KeyboardInterrupt raised in this loop:
+        # Ctrl-C, a callback that stops training, or EarlyStopping (which stops
+        # by raising it). ``interrupted_`` records whether it was anything but
+        # an early stop, so the estimator can warn.
+        self.interrupted_ = False
+        try:
+            return super().fit_loop(X, y, epochs=epochs, **fit_params)
+        except KeyboardInterrupt:
+            self.interrupted_ = not any(
+                isinstance(cb, EarlyStopping) and cb.misses_ >= cb.patience
+                for _, cb in self.callbacks_
+            )
+            raise
+
     # ------------------------------------------------------------- overhead
 
     def _step_optimizer(self, step_fn):
-        optimizers = [getattr(self, name + "_") for name in self._optimizers]
-        if not all(type(opt) in _CLOSURE_FREE for opt in optimizers):
+        opts = optimizers(self)
+        if not all(type(opt) in _CLOSURE_FREE for opt in opts):
             return super()._step_optimizer(step_fn)
         step_fn()
-        for optimizer in optimizers:
+        for optimizer in opts:
             optimizer.step()
 
     def _set_training(self, training=True):
         # Walk the module trees only when a top-level flag differs.
-        for name in self._modules + self._criteria:
-            module = getattr(self, name + "_")
+        for module in training_modules(self):
             if isinstance(module, torch.nn.Module) and module.training != training:
-                super()._set_training(training)
+                set_training_all(self, training)
                 return
 
     def on_batch_begin(self, net, batch=None, training=False, **kwargs):

@@ -11,15 +11,17 @@ methods, so ``pipe.predict_set`` does not exist. Two ways around it:
 from sklearn import pipeline as _sk_pipeline
 from sklearn.utils.metaestimators import available_if
 
+from .utils._sklearn_compat import final_estimator, pipeline_transformers
+
 __all__ = ["Pipeline", "make_pipeline", "predict_set"]
 
 
 def _final_estimator_and_X(estimator, X):
     """Transform X through all but the last step of (nested) pipelines."""
     while isinstance(estimator, _sk_pipeline.Pipeline):
-        for _, _, transformer in estimator._iter(with_final=False, filter_passthrough=True):
+        for transformer in pipeline_transformers(estimator):
             X = transformer.transform(X)
-        estimator = estimator._final_estimator
+        estimator = final_estimator(estimator)
     return estimator, X
 
 
@@ -79,7 +81,7 @@ class Pipeline(_sk_pipeline.Pipeline):
     array([1, 1])
     """
 
-    @available_if(lambda self: hasattr(self._final_estimator, "predict_set"))
+    @available_if(lambda self: hasattr(final_estimator(self), "predict_set"))
     def predict_set(self, X):
         """Transform X through the steps, then call the final ``predict_set``."""
         return predict_set(self, X)

@@ -59,6 +59,8 @@ def hace_loss_reference(logits, target, hierarchy, *, d=0.7, eps=0.0, node_logit
     ``target = W S[:, y_b]``. With ``node_logits``, the logits are one per node
     (columns in ``hierarchy.nodes`` order, i.e. depth-first) and ``R`` is the
     (N, N) node reachability, so ``q_a`` includes the internal nodes' own mass.
+    ``log q_a = logsumexp(z over the columns under a) - logsumexp(z)`` in log
+    space (``R`` is 0/1), so the reference stays exact at any logit scale.
     """
     R, W = hace_dense_matrices(hierarchy, d)
     S = hace_smoothing_matrix(hierarchy.n_classes, eps)
@@ -68,11 +70,11 @@ def hace_loss_reference(logits, target, hierarchy, *, d=0.7, eps=0.0, node_logit
     T = _torch_hace.tensor(W @ S, dtype=_torch_hace.float64)  # (N, C) node targets
     z = logits.to(_torch_hace.float64)
     losses = []
+    log_R = _torch_hace.where(R > 0, 0.0, -_torch_hace.inf)
     for b in range(z.shape[0]):
-        p = _torch_hace.softmax(z[b], dim=0)
-        q = R @ p
+        log_q = _torch_hace.logsumexp(z[b][None, :] + log_R, dim=1) - _torch_hace.logsumexp(z[b], 0)
         t = T[:, int(target[b])]
-        losses.append(-(t * _torch_hace.log(q)).sum())
+        losses.append(-(t * log_q).sum())
     if not losses:
         return z.new_zeros(0)
     return _torch_hace.stack(losses)
@@ -156,10 +158,13 @@ import torch as _torch_ak
 
 
 def average_k_pseudo_labels_reference(logits_softmax, target, k):
-    """(B, C) bool: true labels plus the floor((k-1)B) most probable other cells."""
+    """(B, C) bool: true labels plus the floor((k-1)B) most probable other cells.
+
+    Ranked by log-probability; among equal ones the first in row-major order wins.
+    """
     z = logits_softmax.detach().to(_torch_ak.float64)
     n_samples, n_classes = z.shape
-    proba = _torch_ak.softmax(z, dim=1)
+    proba = _torch_ak.log_softmax(z, dim=1)
     positive = _torch_ak.zeros(n_samples, n_classes, dtype=_torch_ak.bool)
     candidates = []
     for i in range(n_samples):
@@ -167,19 +172,26 @@ def average_k_pseudo_labels_reference(logits_softmax, target, k):
         for j in range(n_classes):
             if j != int(target[i]):
                 candidates.append((float(proba[i, j]), i, j))
-    candidates.sort(reverse=True)
+    candidates.sort(key=lambda c: (-c[0], c[1], c[2]))
     n_pseudo = int(_math_ak.floor((k - 1) * n_samples + 1e-9))
     for _, i, j in candidates[:n_pseudo]:
         positive[i, j] = True
     return positive
 
 
-def average_k_loss_reference(logits_softmax, logits_multilabel, target, *, k, alpha=1.0):
-    """Per-sample Average-K terms, (B,) float64, whose mean is the batch loss."""
+def average_k_loss_reference(
+    logits_softmax, logits_multilabel, target, *, k, alpha=1.0, positive=None
+):
+    """Per-sample Average-K terms, (B,) float64, whose mean is the batch loss.
+
+    ``positive`` (B, C) bool fixes the pseudo-labels (default: chosen from the
+    float64 probabilities).
+    """
     z = logits_softmax.to(_torch_ak.float64)
     f = logits_multilabel.to(_torch_ak.float64)
     n_samples, n_classes = z.shape
-    positive = average_k_pseudo_labels_reference(logits_softmax, target, k)
+    if positive is None:
+        positive = average_k_pseudo_labels_reference(logits_softmax, target, k)
     losses = []
     for i in range(n_samples):
         y = int(target[i])

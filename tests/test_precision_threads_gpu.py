@@ -182,3 +182,27 @@ def test_batch_iterator_shards_partition_each_epoch():
         assert len(it) == int(np.ceil(len(rows) / 4))
         seen.append(rows)
     np.testing.assert_array_equal(np.sort(torch.cat(seen).numpy()), np.arange(23))
+
+
+def test_every_cuda_test_is_marked_gpu():
+    """Check that each test skipped without CUDA carries the gpu marker (pytest -m gpu runs it).
+
+    benchmarks/gpu_check.sh runs ``pytest -m gpu``: a CUDA test without the
+    marker would never run on the GPU machine.
+    """
+    import ast
+    import pathlib
+
+    unmarked = []
+    for path in sorted(pathlib.Path(__file__).parent.rglob("test_*.py")):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if not isinstance(node, ast.FunctionDef) or not node.name.startswith("test_"):
+                continue
+            decorators = [ast.unparse(d) for d in node.decorator_list]
+            needs_gpu = any(
+                "cuda.is_available" in d or d == "needs_cuda" for d in decorators
+            )
+            if needs_gpu and "pytest.mark.gpu" not in decorators:
+                unmarked.append(f"{path.name}::{node.name}")
+    assert not unmarked, f"CUDA tests without @pytest.mark.gpu: {unmarked}"

@@ -32,13 +32,43 @@ def _n_pseudo_positives(k, n_samples):
     return int(math.floor((k - 1.0) * n_samples + 1e-9))
 
 
+def _first_top_m(scores, m):
+    """Flat indices of the ``m`` largest ``scores``; ties go to the lowest index.
+
+    ``topk`` gives the m-th largest value ``v``; every score above ``v`` is
+    taken, and of the scores equal to ``v`` the first ones (a cumulative count)
+    fill the remaining places. Unlike ``topk``'s own choice among ties, this
+    does not depend on the kernel, the device or the dtype. Returns the
+    indices in increasing order; O(n) besides ``topk``.
+    """
+    kth = scores.topk(m, sorted=False).values.min()
+    chosen = scores > kth
+    tied = scores == kth
+    chosen |= tied & (tied.cumsum(0) <= m - chosen.sum())
+    return chosen.nonzero()[:, 0]
+
+
+def _pseudo_positive_cells(z, lse, t, n_pseudo):
+    """Flat indices of the ``n_pseudo`` most probable cells off the true labels.
+
+    Ranked by ``log p = z - LSE`` (``p`` underflows; ``log p`` does not), the
+    true cells set to ``-inf``; ties go to the first cells (``_first_top_m``).
+    """
+    log_p = (z - lse).scatter_(1, t, -math.inf)
+    return _first_top_m(log_p.view(-1), n_pseudo)
+
+
 class _AverageKFunction(torch.autograd.Function):
     """Per-sample Average-K terms of both heads with a hand-written backward.
 
     Softmax head: cross-entropy, ``LSE - z_t`` with its gradient ``p - e_t``
     (``LSE`` from the fused softmax, see ``_emd._softmax_lse``). The top-m
-    pseudo-positive cells are picked on ``p`` itself, the true cells set to -1
-    for the selection and restored after (no copy). Multi-label head: weight
+    pseudo-positive cells are picked on ``log p = z - LSE``, the true cells
+    set to ``-inf``: ``p`` itself underflows to 0 in float32 from
+    ``log p < -104`` (float64: ``-745``), which would tie cells of very
+    different probability and make the choice depend on the dtype (found by
+    benchmarks/fuzz_stress.py). Ties of ``log p`` (equal logits) go to the
+    first cells in row-major order (``_first_top_m``). Multi-label head: weight
     1 on the true cell, ``w_p = alpha / (k - 1)`` on a pseudo-positive,
     ``w_n = alpha / (C - k)`` on a negative; the positives' terms
     ``softplus(-f)`` are gathered (B + m cells), the negatives' ``softplus(f)``
@@ -54,12 +84,9 @@ class _AverageKFunction(torch.autograd.Function):
         n_classes = z.shape[1]
         p, lse = _softmax_lse(z)
         per_sample = lse[:, 0] - z.gather(1, t)[:, 0]
-        p_t = p.gather(1, t)
         top = rows = None
         if n_pseudo > 0:
-            p.scatter_(1, t, -1.0)  # p >= 0: keeps the true cells out of the top m
-            top = p.view(-1).topk(n_pseudo, sorted=False).indices
-            p.scatter_(1, t, p_t)
+            top = _pseudo_positive_cells(z, lse, t, n_pseudo)
             rows = torch.div(top, n_classes, rounding_mode="floor")
         f_t = f.gather(1, t)
         per_sample = per_sample + F.softplus(-f_t)[:, 0]
@@ -158,8 +185,9 @@ def average_k_loss(
 
     computed with ``softplus(-f) = -log sigma(f)`` and
     ``softplus(f) = -log(1 - sigma(f))``. The softmax head's gradient is
-    exactly the cross-entropy gradient. Ties among equal probabilities are
-    broken by ``torch.topk``. Cost: O(n_samples * n_classes) plus a top-m
+    exactly the cross-entropy gradient. The cells are ranked by log-probability
+    (no underflow), and ties among equal probabilities go to the first cells
+    in row-major order (sample, then class). Cost: O(n_samples * n_classes) plus a top-m
     selection over the batch.
 
     References

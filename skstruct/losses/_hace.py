@@ -34,18 +34,35 @@ __all__ = ["HACELoss", "hace_loss"]
 # cancellation: one scatter-add of e into the leaves' parents, then one
 # scatter-add per level from the deepest level up (sums of non-negative
 # numbers only; no column permutation is needed, so no depth-first order
-# either). Path nodes contain y, so log q_a >= log p_y is enforced, and every
-# X_a is clamped to a tiny positive number: the loss stays finite.
+# either).
+#
+# Anchors (exact at any logit scale). X_a is a sum relative to the row's top
+# logit m, so it underflows once every logit under a is ~87 below m in
+# float32 (~708 in float64), and log q_a would be lost. Any per-node anchor
+# A_a works in its place: log q_a = A_a + log S_a - logsumexp(z) with
+# S_a = sum_{l under a} exp(z_l - A_a). The fast path takes A_a = m (S = X);
+# when a subtree the loss needs (the true leaf's path, every node if eps > 0)
+# has X_a < 2^24 * tiny (~e^-70 in float32), the batch is redone with
+# A_a = M_a, the largest logit under a, so that 1 <= S_a <= n_leaves: M by a
+# scatter-max from the leaves' parents up, S by a scatter-add of
+# exp(z_l - M_parent(l)) and, per level, S_parent += S_a exp(M_a - M_parent).
+# (The exact path costs a scatter-max per level, about 10x the fast path on
+# the CPU, so it runs only when needed: a subtree of the true path at e^-70
+# of the top logit is a confidently wrong prediction.) Path nodes contain y,
+# so log q_a >= log p_y is enforced against rounding.
 #
 # Gradient. With sum_a t_a = 1,
-#     dloss/dz_j = p_j - sum_{a containing j} t_a p_j / q_a
-#                = e_j (1 / E - sum_{internal a containing j} t_a / X_a)
+#     dloss/dz_j = p_j - sum_{a containing j} t_a p_j / q_a         - t_j
+#                = p_j - sum_{internal a containing j} t_a exp(z_j - A_a) / S_a
 #                  - t_j                                   (leaf term).
-# x_a = t_a / X_a is accumulated from the roots down (one gather per level),
-# read at each leaf's parent (one (B, C) gather) and multiplied by e: since a
-# float sum of non-negative numbers is >= each of them, e_j / X_a <= 1 and the
-# gradient is bounded. For the true leaf, p_y / q_a = exp(log p_y - log q_a)
-# is computed in log space, so its gradient stays exact when p_y underflows.
+# From the roots down (one gather per level),
+#     y_a = t_a / S_a + exp(A_a - A_parent(a)) y_parent(a)
+#         = sum_{internal b containing a} t_b exp(A_a - A_b) / S_b,
+# so the sum is e_j y_parent(j) with e_j = exp(z_j - A_parent(j)): one (B, C)
+# gather. Every exponent is <= 0 (M_b >= M_a >= z_j under b, or all A = m)
+# and y_a <= sum_b t_b <= 1 (S_b >= e_j), so the gradient is bounded. For the
+# true leaf, p_y / q_a = exp(log p_y - log q_a) is computed in log space, so
+# its gradient stays exact when p_y underflows.
 # Cost: O(B C + B N) time, O(B C) memory (e), no (N, C) or (C, C) matrix.
 #
 # Node logits (node_logits=True): one logit per node, p = softmax over the N
@@ -201,6 +218,26 @@ def _tables(hierarchy, d, node_logits=False):
     return hierarchy._cached(key, lambda: _build_tables(hierarchy, d, node_logits))
 
 
+def _subtree_max_sums(z, t, meta):
+    """Exact anchors: ``M[:, a]``, the largest logit under internal node a, and
+    ``S[:, a] = sum_{l under a} exp(z_l - M_a)`` (>= 1), with ``e`` (B, C) the
+    terms ``exp(z_l - M_parent(l))``. Column n_int gathers the root leaves."""
+    col_parent, int_parent, levels = t["col_parent"], t["int_parent"], meta["levels"]
+    B, n_int = z.shape[0], meta["n_int"]
+    M = z.new_full((B, n_int + 1), -torch.inf)
+    M.scatter_reduce_(1, col_parent.expand(B, -1), z, "amax")
+    for start, stop in reversed(levels):
+        parent = int_parent[start:stop]
+        M.scatter_reduce_(1, parent.expand(B, -1), M[:, start:stop].clone(), "amax")
+    e = (z - M.index_select(1, col_parent)).exp_()
+    S = z.new_zeros((B, n_int + 1))
+    S.index_add_(1, col_parent, e)
+    for start, stop in reversed(levels):
+        parent = int_parent[start:stop]
+        S.index_add_(1, parent, S[:, start:stop] * (M[:, start:stop] - M[:, parent]).exp_())
+    return M, S, e
+
+
 class _HACEFunction(torch.autograd.Function):
     """Per-sample HACE loss with the hand-written backward derived above."""
 
@@ -209,64 +246,73 @@ class _HACEFunction(torch.autograd.Function):
         n_int, dtype = meta["n_int"], z.dtype
         bits = "64" if dtype == torch.float64 else "32"
         height = (t["class_w" + bits].shape[1] - 1) // 2
-        tiny = torch.finfo(dtype).tiny
-        m = z.amax(dim=1)
-        e = (z - m[:, None]).exp_()
-        total = e.sum(dim=1)  # E >= 1
-        log_total = total.log()
-        log_norm = m + log_total  # logsumexp(z)
-        # X[:, a] = sum of e under internal node a; column n_int: roots' leaves
-        X = e.new_zeros((e.shape[0], n_int + 1))
-        X.index_add_(1, t["col_parent"], e)
+        # fast path: every anchor is the row's top logit m (A = m, S = X)
+        A = z.amax(dim=1, keepdim=True)
+        e = (z - A).exp_()
+        log_norm = A[:, 0] + e.sum(dim=1).log()  # logsumexp(z)
+        S = e.new_zeros((e.shape[0], n_int + 1))
+        S.index_add_(1, t["col_parent"], e)
         int_parent = t["int_parent"]
         for start, stop in reversed(meta["levels"]):
-            X.index_add_(1, int_parent[start:stop], X[:, start:stop].clone())
+            S.index_add_(1, int_parent[start:stop], S[:, start:stop].clone())
 
         col_y = t["class_col"][target]
         logp_y = z.gather(1, col_y[:, None])[:, 0] - log_norm
         w = t["class_w" + bits][target]  # (B, 2H + 1)
-        loss = w[:, -1] * logp_y
-        node = log_q_path = None
+        node = t["path_node"][target] if n_int else None
         if n_int:
-            node = t["path_node"][target]
-            log_q_path = X.gather(1, node).clamp_min_(tiny).log_().sub_(log_total[:, None])
-            log_q_path = torch.maximum(log_q_path, logp_y[:, None])
+            needed = S[:, :n_int] if eps_o > 0 else S.gather(1, node)
+            if bool((needed < torch.finfo(dtype).tiny * 2**24).any()):
+                A, S, e = _subtree_max_sums(z, t, meta)  # exact anchors
+        log_q = S.log().add_(A).sub_(log_norm[:, None])  # log q_a
+
+        loss = w[:, -1] * logp_y
+        log_q_path = None
+        if n_int:
+            log_q_path = torch.maximum(log_q.gather(1, node), logp_y[:, None])
             loss += (w[:, :height] * log_q_path).sum(dim=1)
         loss *= -c
         if eps_o > 0:
             w_col = t["w_col" + bits]
             loss -= eps_o * (z @ w_col - log_norm * w_col.sum())
             if n_int:
-                log_q_int = X[:, :n_int].clamp_min(tiny).log_().sub_(log_total[:, None])
-                loss -= eps_o * (log_q_int @ t["kappa_int" + bits])
+                loss -= eps_o * (log_q[:, :n_int] @ t["kappa_int" + bits])
         # the constant tables ride on ctx (they never require grad)
         ctx.c, ctx.eps_o, ctx.meta, ctx.height, ctx.bits, ctx.t = c, eps_o, meta, height, bits, t
-        ctx.save_for_backward(e, X, total, col_y, logp_y, w, node, log_q_path)
+        ctx.save_for_backward(z, e, A, S, log_norm, col_y, logp_y, w, node, log_q_path)
         return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
-        e, X, total, col_y, logp_y, w, node, log_q_path = ctx.saved_tensors
+        z, e, A, S, log_norm, col_y, logp_y, w, node, log_q_path = ctx.saved_tensors
         c, eps_o, meta, height, bits, t = ctx.c, ctx.eps_o, ctx.meta, ctx.height, ctx.bits, ctx.t
-        n_int, dtype = meta["n_int"], e.dtype
-        tiny = torch.finfo(dtype).tiny
-        big = 1e300 if dtype == torch.float64 else 1e30
+        n_int, col_parent, int_parent = meta["n_int"], t["col_parent"], t["int_parent"]
+        uniform = A.shape[1] == 1  # the fast path: every anchor is the row max
         g = grad_output
 
-        # x_a = t_a / X_a on the internal nodes, accumulated from the roots down
-        x = e.new_zeros((e.shape[0], n_int + 1))
+        # y_a = sum_{internal b containing a} t_b exp(A_a - A_b) / S_b, from the roots down
+        y = e.new_zeros((e.shape[0], n_int + 1))
         if n_int:
-            x_path = torch.exp(log_q_path + total.log()[:, None]).clamp_min_(tiny)
-            x.scatter_add_(1, node, (c * w[:, :height] / x_path).clamp_max_(big))
+            y.scatter_add_(1, node, c * w[:, :height])
             if eps_o > 0:
-                kappa = t["kappa_int" + bits] * eps_o
-                x[:, :n_int] += (kappa / X[:, :n_int].clamp_min(tiny)).clamp_max_(big)
-            int_parent = t["int_parent"]
+                y[:, :n_int] += t["kappa_int" + bits] * eps_o
+            # S_a >= the e_j under a, so y stays <= 1; a subtree off the path
+            # (t_a = 0) may have S_a = 0 on the fast path: 0 / tiny = 0
+            y[:, :n_int] /= S[:, :n_int].clamp_min(torch.finfo(S.dtype).tiny)
             for start, stop in meta["levels"]:
-                x[:, start:stop] += x.index_select(1, int_parent[start:stop])
-        x.neg_().add_((1.0 / total)[:, None]).mul_(g[:, None])
-        grad = x.index_select(1, t["col_parent"]).mul_(e)
+                parent = int_parent[start:stop]
+                if uniform:
+                    y[:, start:stop] += y.index_select(1, parent)
+                else:
+                    y[:, start:stop] += (A[:, start:stop] - A[:, parent]).exp_() * y[:, parent]
+        # column n_int (the root leaves) keeps y = 0
+        if uniform:  # p_j = e_j / E, so dz_j = e_j (1 / E - y_parent(j))
+            y.neg_().add_((A[:, 0] - log_norm).exp_()[:, None]).mul_(g[:, None])
+            grad = y.index_select(1, col_parent).mul_(e)
+        else:
+            grad = (z - log_norm[:, None]).exp_().sub_(y.index_select(1, col_parent).mul_(e))
+            grad.mul_(g[:, None])
         if eps_o > 0:
             grad.addr_(g, t["w_col" + bits], alpha=-eps_o)
 
@@ -373,12 +419,11 @@ def hace_loss(
     up (sums of non-negative numbers, no cancellation), with a hand-written
     backward: the cost is O(n_samples * (n_classes + n_nodes)), never a dense
     (n_nodes, n_classes) product. Leaf terms use ``log_softmax`` directly, so
-    logits of +-1e4 give finite losses and gradients. The result is exact
-    while every subtree on the true path keeps a mass above the float's
-    smallest normal number relative to the top logit (about ``e**-87`` in
-    float32, ``e**-708`` in float64); beyond, its ``log q`` is floored at
-    ``log p_y`` or that number, so the loss is a finite lower bound whose
-    gradient still pushes the true leaf up.
+    logits of +-1e4 give finite losses and gradients. Subtree masses are
+    summed relative to the top logit; when a subtree the loss needs falls
+    below about ``e**-70`` of it (float32), the batch is recomputed with each
+    subtree's own largest logit as reference, so the loss and its gradient
+    stay exact at any logit scale.
 
     References
     ----------

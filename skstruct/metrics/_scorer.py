@@ -16,7 +16,7 @@ from sklearn.metrics import get_scorer as _sk_get_scorer
 from sklearn.metrics import get_scorer_names as _sk_get_scorer_names
 
 from ..pipeline import _final_estimator_and_X
-from ..utils._sklearn_compat import _Scorer
+from ..utils._sklearn_compat import _Scorer, scorer_fields
 
 __all__ = ["get_scorer", "get_scorer_names", "make_structure_scorer"]
 
@@ -30,11 +30,10 @@ class _StructureScorer(_Scorer):
         self._classes_kwarg = classes_kwarg
 
     def _score(self, method_caller, estimator, X, y_true, **kwargs):
+        score_func, sign, fixed_kwargs, response_method = scorer_fields(self)
         final, Xt = _final_estimator_and_X(estimator, X)
         methods = (
-            [self._response_method]
-            if isinstance(self._response_method, str)
-            else list(self._response_method)
+            [response_method] if isinstance(response_method, str) else list(response_method)
         )
         available = [m for m in methods if hasattr(final, m)]
         if not available:
@@ -55,9 +54,7 @@ class _StructureScorer(_Scorer):
             fitted[self._structure_kwarg] = structure
         if self._classes_kwarg is not None:
             fitted[self._classes_kwarg] = final.classes_
-        return self._sign * self._score_func(
-            y_true, y_pred, **{**self._kwargs, **fitted, **kwargs}
-        )
+        return sign * score_func(y_true, y_pred, **{**fixed_kwargs, **fitted, **kwargs})
 
     def __repr__(self):
         base = super().__repr__().replace("make_scorer(", "make_structure_scorer(", 1)

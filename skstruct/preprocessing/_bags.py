@@ -4,12 +4,13 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin, clone
 from sklearn.utils.validation import check_is_fitted
 
+from ..utils._persistence import VersionedPickleMixin
 from ..utils._sklearn_compat import HasMethods, _fit_context
 
 __all__ = ["BagTransformer"]
 
 
-class BagTransformer(TransformerMixin, BaseEstimator):
+class BagTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimator):
     """Fit a transformer on the instances of the training bags, apply it per bag.
 
     Multiple-instance data are a sequence of bags, each an ``(n_instances,
