@@ -80,8 +80,13 @@ def _compare(fn, z, dtype, reference=None, tol=TOL):
     assert bool((err <= tol["atol"] * scale + tol["rtol"] * expected.detach().abs()).all()), (
         f"loss {loss} vs float64 {expected}"
     )
-    gerr = (x.grad.double() - x64.grad).abs().max() if z.numel() else 0.0
-    assert gerr <= tol["grad_atol"] * float(scale.max()), f"gradient error {gerr}"
+    # The gradient arrives in ``dtype``: beyond the stated tolerance it may
+    # carry the rounding of that dtype (half an ulp, within eps * |g|), which
+    # no computation can avoid (bfloat16's eps is 2^-7).
+    if z.numel():
+        gerr = (x.grad.double() - x64.grad).abs()
+        bound = tol["grad_atol"] * float(scale.max()) + torch.finfo(dtype).eps * x64.grad.abs()
+        assert bool((gerr <= bound).all()), f"gradient error {float(gerr.max())}"
 
 
 @st.composite

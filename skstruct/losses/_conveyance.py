@@ -273,10 +273,16 @@ class _ConveyanceProbFunction(torch.autograd.Function):
         w = grad_loss[:, None] / (x + 1.0)
         a = torch.reciprocal(p_t).mul_(ctx.alpha)  # alpha / p_t
         b = torch.reciprocal(p_s).mul_(ctx.beta)  # beta / p_S
-        r = b * s_n / p_s  # beta s_n / p_S^2
-        coef_s = (a - r).mul_(w)
+        # rw = w beta s_n / p_S^2, formed as (beta s_n / p_S) * (w / p_S): each
+        # factor stays below 1 / sqrt(tiny) and so does the product (it is at
+        # most grad / p_S, since (x + 1) p_S >= beta s_n). Forming
+        # beta s_n / p_S^2 first overflows once p_S^2 nears tiny (p_t just
+        # above the sqrt(tiny) switch, S = {t}: an inf gradient).
+        rw = (b * s_n).mul_(w / p_s)
+        aw = a * w
+        coef_s = aw - rw
         coef_n = (a + b).mul_(w)
-        grad_t = torch.addcmul(a * u, r, p_t).mul_(w).neg_()
+        grad_t = torch.addcmul(aw * u, rw, p_t).neg_()
         # Each group gets its own coefficient (never coef_s + (coef_n -
         # coef_s), which cancels when both are large).
         if ctx.table:
