@@ -3,7 +3,7 @@
 import torch
 from torch import nn
 
-from ._mlp import _ACTIVATIONS, MLP
+from ._mlp import MLP, activation_class
 
 __all__ = ["GatedAttentionMIL", "GatedAttentionMILEnsemble"]
 
@@ -89,11 +89,7 @@ class GatedAttentionMIL(nn.Module):
         backbone_width=None,
     ):
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"activation={activation!r} is not supported; expected one of "
-                f"{sorted(_ACTIVATIONS)}."
-            )
+        act = activation_class(activation)
         if backbone is None:
             self.body = MLP(n_features, tuple(hidden_layer_sizes), activation=activation)
             width = self.body.n_outputs
@@ -117,7 +113,7 @@ class GatedAttentionMIL(nn.Module):
         layers = []
         in_width = width
         for size in instance_head_sizes:
-            layers += [nn.Linear(in_width, int(size)), _ACTIVATIONS[activation]()]
+            layers += [nn.Linear(in_width, int(size)), act()]
             in_width = int(size)
         layers.append(nn.Linear(in_width, self.n_classes))
         self.instance_head = nn.Sequential(*layers)
@@ -291,16 +287,11 @@ class GatedAttentionMILEnsemble(nn.Module):
         dropout=0.1,
     ):
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"activation={activation!r} is not supported; expected one of "
-                f"{sorted(_ACTIVATIONS)}."
-            )
         k = int(n_members)
         self.n_features, self.n_members, self.n_classes = int(n_features), k, int(n_classes)
         widths = [self.n_features, *[int(s) for s in hidden_layer_sizes]]
         self.body = nn.ModuleList(_MemberLinear(k, a, b) for a, b in zip(widths, widths[1:]))
-        self.activation = _ACTIVATIONS[activation]()
+        self.activation = activation_class(activation)()
         width = widths[-1]
         self.attention_V = _MemberLinear(k, width, attention_size)
         self.attention_U = _MemberLinear(k, width, attention_size)

@@ -14,6 +14,16 @@ _ACTIVATIONS = {
 }
 
 
+def activation_class(activation):
+    """The ``nn.Module`` class of a named activation, or a ValueError naming it."""
+    if activation not in _ACTIVATIONS:
+        raise ValueError(
+            f"activation={activation!r} is not supported; expected one of "
+            f"{sorted(_ACTIVATIONS)}."
+        )
+    return _ACTIVATIONS[activation]
+
+
 class MLP(nn.Module):
     """Multi-layer perceptron body: ``Linear -> activation -> dropout`` blocks.
 
@@ -47,11 +57,7 @@ class MLP(nn.Module):
 
     def __init__(self, n_features, hidden_layer_sizes=(100,), activation="relu", dropout=0.0):
         super().__init__()
-        if activation not in _ACTIVATIONS:
-            raise ValueError(
-                f"activation={activation!r} is not supported; expected one of "
-                f"{sorted(_ACTIVATIONS)}."
-            )
+        act = activation_class(activation)
         sizes = tuple(hidden_layer_sizes)
         if not all(
             isinstance(s, numbers.Integral) and not isinstance(s, bool) and s >= 1 for s in sizes
@@ -64,7 +70,7 @@ class MLP(nn.Module):
         width = int(n_features)
         for size in sizes:
             layers.append(nn.Linear(width, int(size)))
-            layers.append(_ACTIVATIONS[activation]())
+            layers.append(act())
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = int(size)
