@@ -627,9 +627,6 @@ class MILConveyance(_BaseStructuredClassifier):
             net.set_params(optimizer__fused=True)
         return net
 
-    def _output_to_logits(self, output):
-        return output[0]
-
     def _batch_outputs(self, output, n_real):
         """Bag logits, and the instance logits and attention of real instances only.
 
