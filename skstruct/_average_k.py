@@ -122,7 +122,8 @@ class AverageKClassifier(_BaseStructuredClassifier):
         Mean training loss per epoch.
     validation_loss_curve_ : list of float
         Mean loss per epoch on the early-stopping split, or (without early
-        stopping) on the calibration split, which is then only monitored.
+        stopping) on the calibration split, which is then only monitored;
+        NaN for epochs of ``partial_fit``, which has no split.
     set_threshold_ : float
         Threshold of ``predict_set``, on the scale of the raw scores: the
         multi-label logits (``head='multilabel'``; the sigmoid threshold is

@@ -516,6 +516,15 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         module = self._make_module(self.n_features_in_, example)
         self.net_ = self._make_net(module, criterion, device, valid_ds, generator)
 
+    def _early_stopping_callback(self):
+        """skorch's EarlyStopping on the validation loss, restoring the best epoch."""
+        return _ValidatedEarlyStopping(
+            monitor="valid_loss",
+            patience=self.n_iter_no_change,
+            load_best=True,
+            sink=print if self.verbose else _silent,
+        )
+
     def _train(self, train_ds, *, epochs, warm):
         if warm or not is_initialized(self.net_):
             if not is_initialized(self.net_):
@@ -534,8 +543,13 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
             del history[-1]
         self.n_iter_ = len(history)
         self.loss_curve_ = [float(row["train_loss"]) for row in history]
-        if validated:
-            self.validation_loss_curve_ = [float(row["valid_loss"]) for row in history]
+        if validated or any("valid_loss" in row for row in history):
+            # NaN for epochs trained without the split (partial_fit).
+            self.validation_loss_curve_ = [
+                float(row.get("valid_loss", np.nan)) for row in history
+            ]
+        elif hasattr(self, "validation_loss_curve_"):
+            del self.validation_loss_curve_  # from an earlier fit with a split
         if interrupted:
             warnings.warn(
                 f"Training of {type(self).__name__} was interrupted "
@@ -587,17 +601,7 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
             )
         callbacks = [("nonfinite_guard", NonFiniteLossGuard())]
         if self.early_stopping:
-            callbacks.append(
-                (
-                    "early_stopping",
-                    EarlyStopping(
-                        monitor="valid_loss",
-                        patience=self.n_iter_no_change,
-                        load_best=True,
-                        sink=print if self.verbose else _silent,
-                    ),
-                )
-            )
+            callbacks.append(("early_stopping", self._early_stopping_callback()))
         if self.verbose >= 2:
             callbacks.append(("progress_bar", ProgressBar()))
         callbacks.extend(self._callbacks())
@@ -974,6 +978,19 @@ def _split_off(idx, y_enc, n_held, seed):
         splitter = ShuffleSplit(n_splits=1, test_size=n_held, random_state=seed)
         keep, held = next(splitter.split(idx))
     return np.sort(idx[keep]), np.sort(idx[held])
+
+
+class _ValidatedEarlyStopping(EarlyStopping):
+    """skorch's EarlyStopping, idle in epochs that have no validation loss.
+
+    ``partial_fit`` trains without the early-stopping split; there the
+    callback records nothing, so it neither raises on the missing
+    ``valid_loss`` nor restores the weights of an earlier ``fit``.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        if self.monitor in net.history[-1]:
+            super().on_epoch_end(net, **kwargs)
 
 
 def _silent(*args, **kwargs):

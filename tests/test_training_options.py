@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from sklearn.base import clone
 from sklearn.datasets import make_classification
 from sklearn.model_selection import GridSearchCV
@@ -129,6 +130,23 @@ def test_partial_fit():
     # Weights work in partial_fit too.
     clf.partial_fit(X, y, sample_weight=np.arange(80) % 3)
 
+
+
+def test_partial_fit_after_early_stopping():
+    """Check partial_fit after fit(early_stopping=True): it trains one epoch, restores nothing."""
+    X, y = _data()
+    clf = CrossEntropyClassifier(early_stopping=True, n_iter_no_change=1, **FAST).fit(X, y)
+    fitted = clf.n_iter_
+    before = [p.detach().clone() for p in clf.net_.module_.parameters()]
+    clf.partial_fit(X, y)  # no split: the early-stopping callback stays idle
+    assert clf.n_iter_ == fitted + 1
+    after = list(clf.net_.module_.parameters())
+    assert any(not torch.equal(a, b) for a, b in zip(before, after))
+    assert np.isnan(clf.validation_loss_curve_[-1])
+    # A warm fit afterwards has its split and early stopping again.
+    clf.set_params(warm_start=True).fit(X, y)
+    assert np.isfinite(clf.validation_loss_curve_[-1])
+    assert len(clf.validation_loss_curve_) == clf.n_iter_
 
 def test_mil_takes_the_new_parameters():
     """Check warm_start and partial_fit of MILConveyance on bags."""
