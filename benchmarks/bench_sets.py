@@ -166,14 +166,22 @@ def _set_metrics(S, yt_i, n_classes, level):
 def run_coverage(X, y, train, test, seed, args):
     """Conformal coverage only (with and without early stopping), for many splits."""
     out = {}
-    for name, params in [
+    variants = [
         ("conformal", dict(set_rule="conformal", confidence_level=args.level)),
         ("conformal_es", dict(set_rule="conformal", confidence_level=args.level,
                               early_stopping=True)),
-    ]:
+    ]
+    if args.calibration_cv:
+        # Cross-fitted calibration: out-of-fold scores of every training row.
+        variants += [(f"{name}_cv{args.calibration_cv}",
+                      dict(params, calibration_cv=args.calibration_cv))
+                     for name, params in variants]
+    for name, params in variants:
         pipe = _fit(X[train], y[train], seed, args, **params)
+        n_cal = (len(train) if params.get("calibration_cv")
+                 else int(np.ceil(pipe[-1].validation_fraction * len(train))))
         out[name] = {"size": _size(pipe, X[test]), "coverage": _coverage(pipe, X[test], y[test]),
-                     "n_calibration": int(np.ceil(pipe[-1].validation_fraction * len(train)))}
+                     "n_calibration": n_cal}
     return out
 
 
@@ -340,6 +348,10 @@ def main(argv=None):
         "--datasets", nargs="+", default=["digits", "classification26"],
         choices=["digits", "classification26"],
     )
+    parser.add_argument(
+        "--calibration-cv", type=int, default=0,
+        help="with --coverage: also run every variant with calibration_cv=K "
+        "(cross-fitted calibration on out-of-fold scores)")
     parser.add_argument(
         "--coverage", action="store_true",
         help="conformal coverage only, with and without early stopping (writes "

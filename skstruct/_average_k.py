@@ -94,6 +94,7 @@ class AverageKClassifier(_BaseStructuredClassifier):
         ``class_structure`` (no ordinal intervals: the head scores are not
         probabilities).
     {confidence_level}
+    {calibration_cv}
     {device}
     {precision}
     {n_threads}
@@ -209,6 +210,7 @@ class AverageKClassifier(_BaseStructuredClassifier):
         decision_power=1.0,
         set_rule="average_k",
         confidence_level=0.9,
+        calibration_cv=None,
         device="cpu",
         precision="fp32",
         n_threads=None,
@@ -241,6 +243,7 @@ class AverageKClassifier(_BaseStructuredClassifier):
         self.decision_power = decision_power
         self.set_rule = set_rule
         self.confidence_level = confidence_level
+        self.calibration_cv = calibration_cv
         self.device = device
         self.precision = precision
         self.n_threads = n_threads

@@ -16,8 +16,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit
+from sklearn.base import BaseEstimator, ClassifierMixin, clone
+from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit, check_cv
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -122,6 +122,7 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         ],
         "set_size": [Interval(numbers.Real, 1, None, closed="left")],
         "confidence_level": [Interval(numbers.Real, 0, 1, closed="neither")],
+        "calibration_cv": [None, "cv_object"],
         "device": [str, torch.device],
         "precision": [StrOptions({"fp32", "bf16", "fp16"})],
         "n_threads": [None, Interval(numbers.Integral, 1, None, closed="left")],
@@ -249,7 +250,20 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         Average-K sets do unless the level does not depend on data
         (``set_size=1`` with the prediction forced in).
         """
+        if getattr(self, "_out_of_fold_member", False):
+            return False
         return bool(getattr(self._set_strategy(), "needs_rows", True))
+
+    def _cross_fits(self):
+        """Whether ``fit`` calibrates the sets on out-of-fold scores (``calibration_cv``)."""
+        cv = self.calibration_cv
+        if isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and cv < 2:
+            raise ValueError(
+                f"calibration_cv must be None (a held-out calibration split), an int "
+                f">= 2 (folds of cross-fitted calibration) or a CV splitter, got "
+                f"calibration_cv={cv!r}."
+            )
+        return cv is not None and self._needs_calibration_rows()
 
     def _needs_holdout(self):
         """Whether fit holds out any rows (early stopping or calibration)."""
@@ -411,6 +425,12 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         # 10. Sets, calibrated on rows the network neither trained on nor
         # stopped on; a rule that needs no calibration rows (average_k with
         # set_size=1) gets the training rows, on which it does not depend.
+        if getattr(self, "_out_of_fold_member", False):
+            return self  # a fold model of calibration_cv: its parent calibrates
+        if self._cross_fits() and not partial:
+            self._calibrate_sets(None, None, inputs=self._out_of_fold_inputs(
+                X, y_enc, kept, sample_weight, seed))
+            return self
         cal_pos = held_cal_pos if held_cal_pos is not None else train_pos
         cal_idx = kept[cal_pos]
         if weight is not None and np.all(weight[cal_pos] == np.round(weight[cal_pos])):
@@ -575,7 +595,7 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         rest = np.arange(n)
         n_held = int(np.ceil(self.validation_fraction * n))
         parts = []
-        for needed in (self.early_stopping, self._needs_calibration_rows()):
+        for needed in (self.early_stopping, self._needs_calibration_rows() and not self._cross_fits()):
             if not needed:
                 parts.append(None)
                 continue
@@ -880,9 +900,62 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
             return self._proba_from_logits(self._logits(X)), None
         return self._set_scores(X)
 
-    def _calibrate_sets(self, X, y_enc):
-        """Calibrate the ``set_rule`` strategy on rows X (labels ``y_enc``) into ``set_calibrator_``."""
+    def _out_of_fold_inputs(self, X, y_enc, kept, sample_weight, seed):
+        """``(scores, predicted, y_enc)`` of every kept row, each from a model that did not train on it.
+
+        One clone per fold of ``calibration_cv`` (stratified, seeded by
+        ``seed``), fitted on the other folds with the same parameters but no
+        set calibration of its own; integer sample weights repeat rows, as
+        in the held-out calibration.
+        """
+        cv = self.calibration_cv
+        if isinstance(cv, numbers.Integral):
+            from sklearn.model_selection import StratifiedKFold
+
+            cv = StratifiedKFold(int(cv), shuffle=True, random_state=seed)
+        cv = check_cv(cv, y_enc[kept], classifier=True)
+        strategy = self._set_strategy()
+        labels = self.classes_[y_enc]
+        parts = []
+        for fold, (train_pos, test_pos) in enumerate(cv.split(np.zeros(len(kept)), y_enc[kept])):
+            train_idx, test_idx = kept[train_pos], kept[test_pos]
+            model = clone(self).set_params(calibration_cv=None, verbose=0)
+            model._out_of_fold_member = True  # trains on all its rows, calibrates nothing
+            weight = None if sample_weight is None else np.asarray(sample_weight)[train_idx]
+            model.fit(self._take(X, train_idx), labels[train_idx], sample_weight=weight)
+            if not np.array_equal(model.classes_, self.classes_):
+                given = self.calibration_cv
+                given = given if isinstance(given, numbers.Integral) else type(given).__name__
+                raise ValueError(
+                    f"calibration_cv ({given}): the training rows of fold {fold} hold "
+                    f"only the classes {model.classes_.tolist()} of "
+                    f"{self.classes_.tolist()}; use fewer folds or give a class_structure."
+                )
+            scores, predicted = model._strategy_inputs(strategy, self._take(X, test_idx))
+            rows = np.arange(len(test_idx))
+            if sample_weight is not None:
+                w = np.asarray(sample_weight)[test_idx]
+                if np.all(w == np.round(w)):
+                    rows = np.repeat(rows, w.astype(np.int64))
+            parts.append((scores[rows], None if predicted is None else predicted[rows],
+                          y_enc[test_idx][rows]))
+        scores = np.concatenate([p[0] for p in parts])
+        predicted = None if parts[0][1] is None else np.concatenate([p[1] for p in parts])
+        return scores, predicted, np.concatenate([p[2] for p in parts])
+
+    def _calibrate_sets(self, X, y_enc, *, inputs=None):
+        """Calibrate the ``set_rule`` strategy on rows X (labels ``y_enc``) into ``set_calibrator_``.
+
+        ``inputs=(scores, predicted, y_enc)`` gives scores computed elsewhere
+        (the out-of-fold scores of ``calibration_cv``) instead of rows.
+        """
         strategy = copy.deepcopy(self._set_strategy())
+        if inputs is not None:
+            scores, predicted, y_enc = inputs
+            extra = {} if predicted is None else {"predicted": predicted}
+            self.set_calibrator_ = strategy.calibrate(scores, y_enc, self.confidence_level, **extra)
+            self._record_set_threshold()
+            return
         needs_labels = getattr(strategy, "needs_labels", True)
         if needs_labels and y_enc is None:
             raise ValueError(
@@ -901,6 +974,10 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
                 )
         extra = {} if predicted is None else {"predicted": predicted}
         self.set_calibrator_ = strategy.calibrate(scores, y_enc, self.confidence_level, **extra)
+        self._record_set_threshold()
+
+    def _record_set_threshold(self):
+        """``set_threshold_``: the calibrated level (one per class when class-conditional)."""
         level = getattr(self.set_calibrator_, "level_", None)
         if level is None:  # a user strategy with quantiles_ only
             level = np.asarray(self.set_calibrator_.quantiles_, dtype=np.float64)

@@ -132,6 +132,7 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
         Target mean interval size of ``set_rule='average_k'``, in levels
         (``1`` gives the prediction alone).
     {confidence_level}
+    {calibration_cv}
     {device}
     {precision}
     {n_threads}
@@ -229,6 +230,7 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
         set_rule="average_k",
         set_size=1.0,
         confidence_level=0.9,
+        calibration_cv=None,
         device="cpu",
         precision="fp32",
         n_threads=None,
@@ -260,6 +262,7 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
         self.set_rule = set_rule
         self.set_size = set_size
         self.confidence_level = confidence_level
+        self.calibration_cv = calibration_cv
         self.device = device
         self.precision = precision
         self.n_threads = n_threads

@@ -109,6 +109,7 @@ class HACEClassifier(_BaseStructuredClassifier):
     {set_rule}
     {set_size}
     {confidence_level}
+    {calibration_cv}
     {device}
     {precision}
     {n_threads}
@@ -206,6 +207,7 @@ class HACEClassifier(_BaseStructuredClassifier):
         set_rule="average_k",
         set_size=1.0,
         confidence_level=0.9,
+        calibration_cv=None,
         device="cpu",
         precision="fp32",
         n_threads=None,
@@ -240,6 +242,7 @@ class HACEClassifier(_BaseStructuredClassifier):
         self.set_rule = set_rule
         self.set_size = set_size
         self.confidence_level = confidence_level
+        self.calibration_cv = calibration_cv
         self.device = device
         self.precision = precision
         self.n_threads = n_threads

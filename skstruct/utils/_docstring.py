@@ -116,6 +116,25 @@ _SHARED = {
         singleton of the prediction).""",
     "confidence_level": """confidence_level : float, default=0.9
         Target coverage of ``set_rule='conformal'``.""",
+    "calibration_cv": """calibration_cv : int, cross-validation generator or None, default=None
+        Which rows calibrate ``predict_set`` at ``fit``. ``None``: a held-out
+        split of ``validation_fraction`` of the rows, never trained on (exact
+        split-conformal guarantee, see ``set_rule``). An int ``k >= 2`` (a
+        stratified k-fold, seeded by ``random_state``) or a splitter:
+        cross-fitted calibration. For each fold a clone of the estimator is
+        fitted on the other folds (with its own early stopping, if on) and
+        scores the fold's rows; the set rule is calibrated on these
+        out-of-fold scores of *every* training row, and the returned model
+        is fitted on all rows (less the early-stopping split), so ``fit``
+        costs ``k + 1`` fits. The threshold then comes from ``k`` times more
+        rows, so it varies much less from one training set to the next; but
+        it is calibrated on the fold models and applied to the final one,
+        which has seen more data: a heuristic without the finite-sample
+        guarantee (like the cross-fitting of
+        :class:`~sklearn.calibration.CalibratedClassifierCV` with
+        ``ensemble=False``). Its coverage is measured in
+        ``benchmarks/bench_sets.py --coverage``. Ignored by ``partial_fit``
+        and by a set rule that needs no calibration rows.""",
     "device": """device : str, default='cpu'
         Torch device for training and inference, e.g. ``'cuda'``.""",
     "precision": """precision : {'fp32', 'bf16', 'fp16'}, default='fp32'
