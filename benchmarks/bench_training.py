@@ -5,8 +5,9 @@ Four measurements, each a ratio of medians of interleaved runs in one process
 
 1. ``fit_vs_hand`` / ``fit_vs_hand_fused``: ``ConveyanceClassifier(module=...)``
    against a hand-written loop with Adam's default implementation / with
-   ``fused=True`` (what ``fit`` uses by default) (tensor slicing, forward, ``conveyance_loss``,
-   backward, Adam step, nothing else) on the same model and data: the
+   ``fused=True`` (what ``fit`` uses by default) (tensor slicing, forward,
+   ``ConveyanceLoss`` with the same alpha and beta, backward, Adam step,
+   nothing else) on the same model and data: the
    issue's setup, a 50-128-10 MLP (``module=`` a 50-128 backbone; skstruct
    adds the 128-10 output layer), batch 64, 8,000 rows, 4 epochs, 1 thread;
 2. ``optimizer_variants``: the hand-written loop with Adam's default,
@@ -18,6 +19,15 @@ Four measurements, each a ratio of medians of interleaved runs in one process
 4. ``predict_proba_vs_forward``: ``predict_proba`` throughput against a raw
    ``torch.no_grad`` forward + softmax loop over the same batches.
 
+Sections 1 and 2 also time every training step (the main thread's CPU time
+between the ends of consecutive steps) and report the ratio of the median
+step times (``per_step``): a step is about 1.5 ms, so most steps escape the
+preemptions that a shared machine adds to whole runs. ``--before REV`` adds
+``skstruct_fit_before``: the same ``fit`` with the training engine
+(``skstruct/_net.py`` and ``ArrayDataset`` of ``skstruct/utils/_torch.py``)
+as it was at git revision ``REV``, interleaved in the same process
+(``fit_vs_before``).
+
 Run (results to ``--output`` as JSON)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_training.py --repeats 3 --threads 1 --clock cpu \\
@@ -25,24 +35,47 @@ Run (results to ``--output`` as JSON)::
 """
 
 import argparse
+import contextlib
+import importlib.util
 import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import time
 
 import numpy as np
 import torch
+from skorch.callbacks import Callback
 from sklearn.datasets import load_digits, make_classification
 from torch import nn
 
+import skstruct._base
 from skstruct import ConveyanceClassifier, CrossEntropyClassifier
-from skstruct.losses import conveyance_loss
+from skstruct.losses import ConveyanceLoss
 from skstruct.structures import Ordinal
 
 
 def backbone(n_features, width=128):
     return nn.Sequential(nn.Linear(n_features, width), nn.ReLU())
+
+
+# Loss weights of both sides of sections 1 and 2 (the estimator would pick
+# beta=0.1 for an ordinal structure by itself).
+ALPHA, BETA = 0.1, 10.0
+
+# Per-step timer: the end time of every step (thread CPU time), for the run
+# being timed. A module-level list: the estimator deep-copies its callbacks.
+_STEP_ENDS = []
+
+
+class StepEnd(Callback):
+    """Records the end time of every training step of ``fit``."""
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            _STEP_ENDS.append(time.thread_time())
 
 
 def hand_written_fit(X, y, Q, *, epochs, batch_size, lr, seed, optimizer_kwargs=None):
@@ -52,6 +85,9 @@ def hand_written_fit(X, y, Q, *, epochs, batch_size, lr, seed, optimizer_kwargs=
     yt = torch.as_tensor(y, dtype=torch.int64)
     model = nn.Sequential(backbone(X.shape[1]), nn.Linear(128, Q.shape[0]))
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, **(optimizer_kwargs or {}))
+    # The criterion fit uses (the functional conveyance_loss costs a few per
+    # cent more per call at this size; that is the loss's cost, not fit's).
+    criterion = ConveyanceLoss(Q, alpha=ALPHA, beta=BETA)
     generator = torch.Generator().manual_seed(seed)
     n = len(Xt)
     model.train()
@@ -61,10 +97,43 @@ def hand_written_fit(X, y, Q, *, epochs, batch_size, lr, seed, optimizer_kwargs=
             idx = order[start : start + batch_size]
             xb, yb = Xt[idx], yt[idx]
             optimizer.zero_grad()
-            loss = conveyance_loss(model(xb), yb, Q, alpha=0.1, beta=10.0)
+            loss = criterion(model(xb), yb)
             loss.backward()
             optimizer.step()
+            _STEP_ENDS.append(time.thread_time())
     return model
+
+
+def load_engine(rev):
+    """``_SkstructNet`` and ``ArrayDataset`` as they were at git revision ``rev``.
+
+    Each file is loaded under a new name inside the installed package (its
+    relative imports resolve against the working tree's modules).
+    """
+    def load(path, name, package):
+        source = subprocess.run(["git", "show", f"{rev}:{path}"], check=True,
+                                capture_output=True, text=True).stdout
+        spec = importlib.util.spec_from_loader(name, loader=None)
+        module = importlib.util.module_from_spec(spec)
+        module.__package__ = package
+        sys.modules[name] = module
+        exec(compile(source, f"{rev}:{path}", "exec"), module.__dict__)
+        return module
+
+    net = load("skstruct/_net.py", "skstruct._net_before", "skstruct")
+    torch_utils = load("skstruct/utils/_torch.py", "skstruct.utils._torch_before", "skstruct.utils")
+    return net._SkstructNet, torch_utils.ArrayDataset
+
+
+@contextlib.contextmanager
+def engine(net_class, dataset_class):
+    """Train with these classes (``fit`` builds its net and dataset from them)."""
+    saved = skstruct._base._SkstructNet, skstruct._base.ArrayDataset
+    skstruct._base._SkstructNet, skstruct._base.ArrayDataset = net_class, dataset_class
+    try:
+        yield
+    finally:
+        skstruct._base._SkstructNet, skstruct._base.ArrayDataset = saved
 
 
 _CLOCK = [time.perf_counter]
@@ -77,15 +146,35 @@ def _timed(fn):
     return clock() - start, out
 
 
-def _interleave(runs, repeats):
-    """name -> list of seconds; one warm-up round, then ``repeats`` rounds."""
+def _interleave(runs, repeats, steps=None):
+    """name -> list of seconds; one warm-up round, then ``repeats`` rounds.
+
+    ``steps``, a dict, receives name -> the per-step times (seconds) of the
+    timed rounds, from the step ends the run records in ``_STEP_ENDS``.
+    """
     times = {name: [] for name in runs}
     for r in range(repeats + 1):
         for name, run in runs.items():
+            _STEP_ENDS.clear()
             seconds, _ = _timed(lambda: run(r))
             if r > 0:
                 times[name].append(seconds)
+                if steps is not None:
+                    ends = np.asarray(_STEP_ENDS)
+                    steps.setdefault(name, []).extend(np.diff(ends).tolist())
     return times
+
+
+def _step_summary(steps, numerator, denominator):
+    num, den = statistics.median(steps[numerator]), statistics.median(steps[denominator])
+    return {
+        "numerator": numerator, "denominator": denominator,
+        "median_step_us": {numerator: num * 1e6, denominator: den * 1e6},
+        "quartiles_step_us": {k: (np.percentile(steps[k], [25, 75]) * 1e6).tolist()
+                              for k in (numerator, denominator)},
+        "n_steps": {k: len(steps[k]) for k in (numerator, denominator)},
+        "ratio": num / den,
+    }
 
 
 def _summary(times, numerator, denominator):
@@ -110,6 +199,8 @@ def main(argv=None):
     parser.add_argument("--clock", default="cpu", choices=["wall", "cpu"],
                         help="cpu: process CPU time (robust on a loaded machine, 1 thread)")
     parser.add_argument("--skip", nargs="*", default=[], help="sections to skip (1-4)")
+    parser.add_argument("--before", default=None, metavar="REV",
+                        help="also time fit with the training engine of this git revision")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -117,7 +208,8 @@ def main(argv=None):
     _CLOCK[0] = time.process_time if args.clock == "cpu" else time.perf_counter
     results = {}
     meta = {"clock": args.clock, "threads": threads, "repeats": args.repeats, "torch": torch.__version__,
-            "python": platform.python_version(), "note": args.note}
+            "python": platform.python_version(), "note": args.note, "before": args.before,
+            "loss_weights": {"alpha": ALPHA, "beta": BETA}}
     print(" ".join(f"{k}={v}" for k, v in meta.items()))
 
     # 1 + 2: the issue's setup
@@ -128,31 +220,54 @@ def main(argv=None):
     Q = torch.tensor(structure.plausibility_matrix())
     common = dict(epochs=4, batch_size=64, lr=1e-3)
 
-    def skstruct_fit(r):
+    def skstruct_fit(r, callbacks=None):
         return ConveyanceClassifier(
             class_structure=structure, module=backbone(50), max_epochs=4, batch_size=64,
-            lr=1e-3, random_state=r, n_threads=threads,
+            lr=1e-3, alpha=ALPHA, beta=BETA, random_state=r, n_threads=threads,
+            callbacks=callbacks,
         ).fit(X, y)
 
     if "1" not in args.skip or "2" not in args.skip:
         runs = {
             "hand_written": lambda r: hand_written_fit(X, y, Q, seed=r, **common),
-            "skstruct_fit": skstruct_fit,
+            "skstruct_fit": lambda r: skstruct_fit(r, [StepEnd()]),
         }
+        if args.before:
+            before = load_engine(args.before)
+
+            def skstruct_fit_before(r):
+                with engine(*before):
+                    return skstruct_fit(r, [StepEnd()])
+
+            runs["skstruct_fit_before"] = skstruct_fit_before
         if "2" not in args.skip:
             runs["hand_written_foreach"] = lambda r: hand_written_fit(
                 X, y, Q, seed=r, optimizer_kwargs={"foreach": True}, **common)
             runs["hand_written_fused"] = lambda r: hand_written_fit(
                 X, y, Q, seed=r, optimizer_kwargs={"fused": True}, **common)
-        times = _interleave(runs, args.repeats)
+        steps = {}
+        times = _interleave(runs, args.repeats, steps)
         results["fit_vs_hand"] = _summary(times, "skstruct_fit", "hand_written")
+        per_step = {"fit_vs_hand": _step_summary(steps, "skstruct_fit", "hand_written")}
+        if args.before:
+            results["fit_vs_before"] = _summary(times, "skstruct_fit", "skstruct_fit_before")
+            results["before_vs_hand"] = _summary(times, "skstruct_fit_before", "hand_written")
+            per_step["fit_vs_before"] = _step_summary(steps, "skstruct_fit", "skstruct_fit_before")
+            per_step["before_vs_hand"] = _step_summary(steps, "skstruct_fit_before", "hand_written")
         if "2" not in args.skip:
             # fit uses fused Adam by default: the like-for-like floor.
             results["fit_vs_hand_fused"] = _summary(times, "skstruct_fit", "hand_written_fused")
+            per_step["fit_vs_hand_fused"] = _step_summary(steps, "skstruct_fit", "hand_written_fused")
+            if args.before:
+                results["before_vs_hand_fused"] = _summary(
+                    times, "skstruct_fit_before", "hand_written_fused")
+                per_step["before_vs_hand_fused"] = _step_summary(
+                    steps, "skstruct_fit_before", "hand_written_fused")
             results["optimizer_variants"] = {
                 "foreach_vs_default": _summary(times, "hand_written_foreach", "hand_written"),
                 "fused_vs_default": _summary(times, "hand_written_fused", "hand_written"),
             }
+        results["per_step"] = per_step
 
     # 3: Conveyance vs cross-entropy estimators
     if "3" not in args.skip:
@@ -200,8 +315,9 @@ def main(argv=None):
         items = value.items() if "ratio" not in value else [(name, value)]
         for sub, v in items:
             extra = f" (throughput ratio {v['throughput_ratio']:.3f})" if "throughput_ratio" in v else ""
-            print(f"{name}/{sub}: {v['numerator']} / {v['denominator']} = {v['ratio']:.3f} "
-                  f"(minima {v['ratio_of_minima']:.3f}){extra}")
+            minima = f" (minima {v['ratio_of_minima']:.3f})" if "ratio_of_minima" in v else ""
+            print(f"{name}/{sub}: {v['numerator']} / {v['denominator']} = {v['ratio']:.3f}"
+                  f"{minima}{extra}")
     if args.output:
         os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
         with open(args.output, "w") as fh:

@@ -6,7 +6,8 @@
 ``losses``: one row per loss, one column per C (``time ratio / peak-memory
 ratio`` against the row's baseline, as ``bench_losses.py`` computes them);
 ``training``: every ratio of ``bench_training.py`` (ratio of medians, and
-the ratio of minima computed from the runs stored in the file).
+the ratio of minima computed from the runs stored in the file), then the
+per-step table (median step times and their ratio) where the file has one.
 """
 
 import json
@@ -63,12 +64,23 @@ def training(path):
         results = dict(results, fit_vs_hand_fused=dict(
             numerator="skstruct_fit", denominator="hand_written_fused",
             ratio=median / fused, all_s=times))
+    per_step = results.pop("per_step", None)
     for name, value in results.items():
         if "ratio" in value:
             row(name, value)
         else:
             for sub, v in value.items():
                 row(f"{name}/{sub}", v)
+    if per_step:
+        # Median CPU time of one training step (files from bench_training.py
+        # after the per-step timer was added).
+        print()
+        print("| per step | median step (us) | ratio of median steps |")
+        print("|---|---|---|")
+        for name, v in per_step.items():
+            us = v["median_step_us"]
+            print(f"| {name}: {v['numerator']} / {v['denominator']} | "
+                  f"{us[v['numerator']]:.0f} / {us[v['denominator']]:.0f} | {v['ratio']:.3f} |")
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The skorch network every skstruct estimator builds in ``fit``.
 
-``_SkstructNet`` is skorch's :class:`~skorch.NeuralNet` with three changes,
-all inside one training step and none touching the epoch loop:
+``_SkstructNet`` is skorch's :class:`~skorch.NeuralNet` with these changes,
+all inside one training step or one batch of the epoch loop, none changing
+what is computed or recorded:
 
 * mixed precision: the forward pass runs under :func:`torch.autocast`
   (``'bf16'`` or ``'fp16'``) and its output is cast back to float32, so every
@@ -10,11 +11,21 @@ all inside one training step and none touching the epoch loop:
   ``on_grad_computed`` callbacks (gradient clipping, L1) see them;
 * ``_set_training`` walks the module tree only when a top-level train/eval
   flag differs (skorch walks it on every batch);
-* ``notify`` calls only the callbacks that override the event (skorch calls
-  every callback's no-op for every batch event);
-* Adam, AdamW and SGD step without a closure (one closure evaluation
-  either way), and the batch records go straight into the current epoch's
-  dict of a plain ``History``;
+* ``notify`` calls only the hooks that do something: the callbacks that
+  override the event, and the net's own hook unless it is one of skorch's
+  no-ops (skorch calls every one for every batch event);
+* the plain train step: with Adam, AdamW or SGD (which evaluate a closure
+  once) and none of skorch's step methods overridden, skorch's
+  ``train_step`` -> ``_step_optimizer`` -> closure -> ``train_step_single``
+  -> ``infer``/``get_loss`` chain runs as one method making the same calls in
+  the same order: gradients set to None directly (what
+  ``optimizer.zero_grad()`` does, without its profiler record and dynamo
+  guard, about 20 us a step), a tensor batch used as is when it is already
+  on the device (skorch's ``to_tensor`` walks its type checks and calls
+  ``.to(device)`` twice a step), ``on_grad_computed`` notified only when a
+  callback listens; other optimizers (LBFGS) still get skorch's closure;
+* the batch records go straight into the current epoch's dict of a plain
+  ``History``;
 * per-batch fast paths measured with cProfile on a 50-128-10 MLP at batch
   64 (``benchmarks/bench_training.py``): ``evaluation_step`` checks
   ``initialized_`` instead of running skorch's attribute-walking
@@ -26,6 +37,7 @@ The estimators compose this net (``net_``); users never subclass it.
 """
 
 import contextlib
+import functools
 
 import torch
 from skorch import NeuralNet
@@ -70,6 +82,22 @@ _FUSED_BY_DEFAULT = (torch.optim.Adam, torch.optim.AdamW)
 _CLOSURE_FREE = (torch.optim.Adam, torch.optim.AdamW, torch.optim.SGD)
 
 
+# The methods skorch's train step goes through; the plain step (one frame, the
+# same calls) runs only while none of them is overridden, by a subclass (the
+# accelerated net overrides train_step_single) or on the instance.
+_STEP_METHODS = (
+    "train_step_single", "get_loss", "_zero_grad_optimizer", "get_train_step_accumulator",
+    "infer", "_step_optimizer", "_set_training", "notify",
+)
+_PLAIN_CLASSES = {}  # class -> whether it keeps every method of _STEP_METHODS
+
+# NeuralNet's own hooks whose body is ``pass``: notify skips them
+# (tests/test_compat.py checks that they still are no-ops).
+_NET_NO_OP_HOOKS = frozenset(
+    {"on_train_begin", "on_train_end", "on_epoch_end", "on_batch_end", "on_grad_computed"}
+)
+
+
 class _SkstructNet(NeuralNet):
     def __init__(self, *args, precision="fp32", **kwargs):
         optimizer = kwargs.get("optimizer")
@@ -102,7 +130,12 @@ class _SkstructNet(NeuralNet):
 
     def infer(self, x, **fit_params):
         with self._autocast():
-            output = super().infer(x, **fit_params)
+            if type(x) is torch.Tensor and not fit_params:
+                # skorch's infer for a tensor, without its container checks:
+                # to_tensor(x, device) is x.to(device), a no-op when x is there.
+                output = self.module_(_on_device(x, self.device))
+            else:
+                output = super().infer(x, **fit_params)
         return _cast_float32(output)
 
     def evaluation_step(self, batch, training=False):
@@ -118,6 +151,8 @@ class _SkstructNet(NeuralNet):
 
     def train_step(self, batch, **fit_params):
         if self.grad_scaler_ is None:
+            if self._plain_step():
+                return self._plain_train_step(batch, fit_params)
             return super().train_step(batch, **fit_params)
         # fp16: scale the loss, unscale before callbacks look at gradients,
         # and let the scaler skip steps with inf/NaN gradients.
@@ -159,6 +194,57 @@ class _SkstructNet(NeuralNet):
             raise
 
     # ------------------------------------------------------------- overhead
+
+    def _plain_step(self):
+        """Whether a train step may run as :meth:`_plain_train_step`.
+
+        True when every optimizer is a closure-free one (Adam, AdamW, SGD,
+        exactly) and none of the methods skorch's step goes through is
+        overridden (by a subclass such as the accelerated net, or on the
+        instance); then the plain step does what skorch's does.
+        """
+        cls = type(self)
+        plain = _PLAIN_CLASSES.get(cls)
+        if plain is None:
+            plain = all(getattr(cls, name) is getattr(_SkstructNet, name) for name in _STEP_METHODS)
+            _PLAIN_CLASSES[cls] = plain
+        if not plain or getattr(self, "_listeners", None) is None:
+            return False
+        if not self.__dict__.keys().isdisjoint(_STEP_METHODS):
+            return False
+        return all(type(opt) in _CLOSURE_FREE for opt in optimizers(self))
+
+    def _plain_train_step(self, batch, fit_params):
+        # skorch's train_step -> _step_optimizer -> step_fn ->
+        # train_step_single, in one frame and with the same calls in the same
+        # order: zero the gradients (zero_grad(set_to_none=True), the default,
+        # without its profiler record), forward, loss, backward,
+        # on_grad_computed (only when a callback listens: the net's own hook
+        # is a no-op), step.
+        net_optimizers = optimizers(self)
+        for optimizer in net_optimizers:
+            for group in optimizer.param_groups:
+                for param in group["params"]:
+                    param.grad = None
+        self._set_training(True)
+        Xi, yi = unpack_data(batch)
+        y_pred = self.infer(Xi, **fit_params)
+        if type(yi) is torch.Tensor:
+            # get_loss: to_tensor(y, device), a no-op for a tensor already there.
+            loss = self.criterion_(y_pred, _on_device(yi, self.device))
+        else:
+            loss = self.get_loss(y_pred, yi, X=Xi, training=True)
+        loss.backward()
+        if self._listeners_of("on_grad_computed"):
+            self.notify(
+                "on_grad_computed",
+                named_parameters=TeeGenerator(self.get_all_learnable_params()),
+                batch=batch,
+                training=True,
+            )
+        for optimizer in net_optimizers:
+            optimizer.step()
+        return {"loss": loss, "y_pred": y_pred}
 
     def _step_optimizer(self, step_fn):
         opts = optimizers(self)
@@ -213,18 +299,33 @@ class _SkstructNet(NeuralNet):
         self._listeners = {}
         return self
 
-    def notify(self, method_name, **cb_kwargs):
-        listeners = getattr(self, "_listeners", None)
-        if listeners is None:
-            return super().notify(method_name, **cb_kwargs)
-        if method_name not in listeners:
+    def _listeners_of(self, method_name):
+        """The calls ``notify(method_name)`` makes: hooks that do something.
+
+        The net's own hook (it keeps the history) unless it is one of
+        skorch's no-ops, then every callback that overrides the event.
+        """
+        listeners = self._listeners
+        calls = listeners.get(method_name)
+        if calls is None:
             base = getattr(Callback, method_name, None)
-            calls = [getattr(self, method_name)]  # the net's own hooks keep the history
+            calls = []
+            own = getattr(self, method_name)
+            if (
+                method_name not in _NET_NO_OP_HOOKS
+                or getattr(own, "__func__", None) is not getattr(NeuralNet, method_name)
+            ):
+                calls.append(own)
             for _, cb in self.callbacks_:
                 if base is None or getattr(type(cb), method_name, None) is not base:
                     calls.append(getattr(cb, method_name))
             listeners[method_name] = calls
-        for call in listeners[method_name]:
+        return calls
+
+    def notify(self, method_name, **cb_kwargs):
+        if getattr(self, "_listeners", None) is None:
+            return super().notify(method_name, **cb_kwargs)
+        for call in self._listeners_of(method_name):
             call(self, **cb_kwargs)
 
     def __getstate__(self):
@@ -235,6 +336,18 @@ class _SkstructNet(NeuralNet):
     def __setstate__(self, state):
         super().__setstate__(state)
         self._listeners = {}
+
+
+def _on_device(tensor, device):
+    """``tensor.to(device)`` (skorch's ``to_device``), skipped when it is a no-op."""
+    if device is None or tensor.device == _torch_device(device):
+        return tensor
+    return tensor.to(device)
+
+
+@functools.lru_cache(maxsize=16)
+def _torch_device(device):
+    return torch.device(device)
 
 
 def _batch_rows(history):

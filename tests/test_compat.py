@@ -286,3 +286,24 @@ def test_skorch_overridden_training_methods():
     for call in ("run_single_epoch", "on_epoch_begin", "on_epoch_end"):
         if call not in source:
             _fail("skorch", "NeuralNet.fit_loop", f"no longer calls {call}")
+
+
+def test_skorch_no_op_hooks_are_still_no_ops():
+    """Check NeuralNet's own hooks that ``_SkstructNet.notify`` skips do nothing.
+
+    ``notify`` leaves out the net's ``on_batch_end``, ``on_grad_computed``,
+    ``on_epoch_end``, ``on_train_begin`` and ``on_train_end`` (their body is
+    ``pass`` in skorch); a skorch that gives one a body needs it back.
+    """
+    import ast
+    import textwrap
+
+    from skstruct._net import _NET_NO_OP_HOOKS
+
+    for hook in sorted(_NET_NO_OP_HOOKS):
+        tree = ast.parse(textwrap.dedent(inspect.getsource(getattr(NeuralNet, hook))))
+        body = tree.body[0].body
+        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+            body = body[1:]  # the docstring
+        if not all(isinstance(node, ast.Pass) for node in body):
+            _fail("skorch", f"NeuralNet.{hook}", "is no longer a no-op")
