@@ -9,8 +9,13 @@ from torch import nn
 
 from ..utils.validation import check_positive_scalar
 from ._conveyance import _upcast
-from ._emd import _softmax_lse
-from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
+from ._reduction import (
+    check_logits_target,
+    check_reduction,
+    reduce_loss,
+    softmax_lse,
+    target_range_checked,
+)
 
 __all__ = ["AverageKLoss", "average_k_loss"]
 
@@ -62,7 +67,7 @@ class _AverageKFunction(torch.autograd.Function):
     """Per-sample Average-K terms of both heads with a hand-written backward.
 
     Softmax head: cross-entropy, ``LSE - z_t`` with its gradient ``p - e_t``
-    (``LSE`` from the fused softmax, see ``_emd._softmax_lse``). The top-m
+    (``LSE`` from the fused softmax, see ``_reduction.softmax_lse``). The top-m
     pseudo-positive cells are picked on ``log p = z - LSE``, the true cells
     set to ``-inf``: ``p`` itself underflows to 0 in float32 from
     ``log p < -104`` (float64: ``-745``), which would tie cells of very
@@ -82,7 +87,7 @@ class _AverageKFunction(torch.autograd.Function):
     def forward(ctx, z, f, target, n_pseudo, w_n, w_p):
         t = target[:, None]
         n_classes = z.shape[1]
-        p, lse = _softmax_lse(z)
+        p, lse = softmax_lse(z)
         per_sample = lse[:, 0] - z.gather(1, t)[:, 0]
         top = rows = None
         if n_pseudo > 0:
@@ -220,7 +225,6 @@ def average_k_loss(
             f"k must satisfy 1 <= k < n_classes={n_classes}, got k={k!r}; an "
             "average set of every class is trivial."
         )
-    check_target_range(target, n_classes)
     n_pseudo = _n_pseudo_positives(k, n_samples)
     if n_pseudo > n_samples * (n_classes - 1):  # unreachable when k < n_classes
         raise ValueError(
@@ -230,9 +234,10 @@ def average_k_loss(
 
     z = _upcast(logits_softmax)
     f = _upcast(logits_multilabel)
-    per_sample = _AverageKFunction.apply(
-        z, f, target.long(), n_pseudo, alpha / (n_classes - k), alpha / max(k - 1.0, 1e-300)
-    )
+    with target_range_checked(target, n_classes):
+        per_sample = _AverageKFunction.apply(
+            z, f, target.long(), n_pseudo, alpha / (n_classes - k), alpha / max(k - 1.0, 1e-300)
+        )
     return reduce_loss(per_sample, reduction)
 
 

@@ -9,7 +9,13 @@ from torch import nn
 
 from ..utils.validation import check_positive_scalar
 from ._cache import cached_prepare
-from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
+from ._reduction import (
+    check_logits_target,
+    check_reduction,
+    reduce_loss,
+    softmax,
+    target_range_checked,
+)
 
 __all__ = ["ConveyanceLoss", "conveyance_loss"]
 
@@ -369,7 +375,6 @@ def _check_conveyance_args(logits, target, alpha, beta, reduction):
     alpha, beta = _check_alpha_beta(alpha, beta)
     if logits.shape[1] == 0:
         raise ValueError("logits must have at least one class, got shape (n, 0).")
-    check_target_range(target, logits.shape[1])
     return _log_weight(alpha), _log_weight(beta)
 
 
@@ -387,7 +392,7 @@ def _conveyance(logits, target, plausible, others, log_alpha, log_beta, reductio
     t = target[:, None]
     n_classes = z.shape[1]
     with torch.no_grad():
-        p = torch.softmax(z, 1)
+        p = softmax(z)
         p_t = p.gather(1, t)
     if p_t.numel() == 0 or float(p_t.amin()) >= torch.finfo(z.dtype).tiny ** 0.5:
         tables, not_s, index = None, None, None
@@ -486,8 +491,9 @@ def conveyance_loss(logits, target, plausible, *, alpha=0.1, beta=10.0, reductio
     ``z_n``, ``n in N``. Cost: O(n_samples * n_classes), one ``exp`` per
     logit; the backward pass is hand-written (first derivatives only). One
     host sync per call reads the smallest p_t, to pick the shift (see the
-    source); one more reads the smallest and largest target, which must lie
-    in ``[0, n_classes)`` (else ValueError).
+    source). Targets must lie in ``[0, n_classes)`` (else ValueError): on
+    the CPU the indexing itself catches an out-of-range target, elsewhere
+    one more host sync reads the smallest and largest target.
 
     References
     ----------
@@ -507,7 +513,8 @@ def conveyance_loss(logits, target, plausible, *, alpha=0.1, beta=10.0, reductio
     """
     log_alpha, log_beta = _check_conveyance_args(logits, target, alpha, beta, reduction)
     plausible, others = _prepared(plausible, logits.shape[1], logits.device)
-    return _conveyance(logits, target, plausible, others, log_alpha, log_beta, reduction)
+    with target_range_checked(target, logits.shape[1]):
+        return _conveyance(logits, target, plausible, others, log_alpha, log_beta, reduction)
 
 
 def _rebuild_index(module, incompatible_keys):
@@ -607,13 +614,13 @@ class ConveyanceLoss(nn.Module):
         check_reduction(self.reduction)
         if logits.shape[1] == 0:
             raise ValueError("logits must have at least one class, got shape (n, 0).")
-        check_target_range(target, logits.shape[1])
         n_classes = logits.shape[1]
         if self.plausible.shape[0] != n_classes:
             raise ValueError(
                 f"logits have {n_classes} columns but this ConveyanceLoss holds a "
                 f"({self.plausible.shape[0]}, {self.plausible.shape[0]}) plausibility matrix."
             )
-        return _conveyance(
-            logits, target, self.plausible, self._others, log_alpha, log_beta, self.reduction
-        )
+        with target_range_checked(target, n_classes):
+            return _conveyance(
+                logits, target, self.plausible, self._others, log_alpha, log_beta, self.reduction
+            )
