@@ -40,13 +40,19 @@ def _n_pseudo_positives(k, n_samples):
 def _first_top_m(scores, m):
     """Flat indices of the ``m`` largest ``scores``; ties go to the lowest index.
 
-    ``topk`` gives the m-th largest value ``v``; every score above ``v`` is
-    taken, and of the scores equal to ``v`` the first ones (a cumulative count)
-    fill the remaining places. Unlike ``topk``'s own choice among ties, this
-    does not depend on the kernel, the device or the dtype. Returns the
-    indices in increasing order; O(n) besides ``topk``.
+    ``topk`` gives the m-th largest value ``v``. Usually exactly ``m`` scores
+    are ``>= v`` (no tie at the boundary): then topk's own indices are the
+    answer, sorted (one comparison pass and one host read). Otherwise every
+    score above ``v`` is taken, and of the scores equal to ``v`` the first
+    ones (a cumulative count) fill the remaining places. Unlike ``topk``'s
+    own choice among ties, this does not depend on the kernel, the device or
+    the dtype. Returns the indices in increasing order; O(n) besides
+    ``topk``.
     """
-    kth = scores.topk(m, sorted=False).values.min()
+    values, indices = scores.topk(m, sorted=False)
+    kth = values.min()
+    if int((scores >= kth).sum()) == m:
+        return indices.sort().values
     chosen = scores > kth
     tied = scores == kth
     chosen |= tied & (tied.cumsum(0) <= m - chosen.sum())
