@@ -238,7 +238,7 @@ class _ConveyanceProbFunction(torch.autograd.Function):
     coefficients of :class:`_ConveyanceFunction`, in probability space).
 
     The plausible sets come as ``table`` (C, 2C), a 0/1 float table with
-    columns ``2t`` (S(t) - {t}) and ``2t + 1`` (N(t)) read with one matmul, as
+    columns ``t`` (S(t) - {t}) and ``C + t`` (N(t)) read with one matmul, as
     ``others`` (the sparse index of :func:`_plausible_index`, rows gathered
     per sample, padded with t), or as ``not_s`` (the (B, C) float mask of N).
     """
@@ -248,10 +248,9 @@ class _ConveyanceProbFunction(torch.autograd.Function):
         e = p.scatter_(1, t, 0.0)  # p is the caller's fresh softmax: reuse it
         if tables is not None:
             table, n_rows = tables
-            n = e.shape[0]
-            sums = torch.mm(e, table).view(n, e.shape[1], 2)
-            pair = sums.gather(1, t[:, :, None].expand(n, 1, 2))[:, 0]
-            s_s, s_n = pair[:, :1], pair[:, 1:]
+            sums = torch.mm(e, table)  # (B, 2C): [S - {t} sums | N sums] per label t
+            s_s = sums.gather(1, t)
+            s_n = sums[:, e.shape[1]:].gather(1, t)
             first, second = e, n_rows  # e, and the (C, C) bool rows of N
         elif others is not None:
             e_s = e.gather(1, others)  # (B, K); the padding reads e_t = 0
@@ -306,14 +305,14 @@ class _ConveyanceProbFunction(torch.autograd.Function):
 def _class_tables(plausible, dtype):
     """``(table, n_rows)`` for the small-C path of :class:`_ConveyanceProbFunction`.
 
-    ``table`` (C, 2C): column 2t marks S(t) - {t}, column 2t + 1 marks N(t);
+    ``table`` (C, 2C): column t marks S(t) - {t}, column C + t marks N(t);
     ``n_rows`` (C, C): row t marks N(t). ``table`` is 0/1 in ``dtype``,
     ``n_rows`` boolean.
     """
     n_classes = plausible.shape[0]
     plausible = plausible | torch.eye(n_classes, dtype=torch.bool, device=plausible.device)
     in_s = plausible & ~torch.eye(n_classes, dtype=torch.bool, device=plausible.device)
-    table = torch.stack([in_s, ~plausible], dim=2).reshape(n_classes, 2 * n_classes)
+    table = torch.cat([in_s, ~plausible], dim=1)
     return table.to(dtype), (~plausible).T.contiguous()
 
 

@@ -300,17 +300,21 @@ class _HACEFunction(torch.autograd.Function):
         y = e.new_zeros((e.shape[0], n_int + 1))
         if n_int:
             y.scatter_add_(1, node, c * w[:, :height])
+            # in-place methods on the slices (``y[:, a:b] += x`` would add a
+            # setitem copy per statement)
+            y_int = y[:, :n_int]
             if eps_o > 0:
-                y[:, :n_int] += t["kappa_int" + bits] * eps_o
+                y_int.add_(t["kappa_int" + bits], alpha=eps_o)
             # S_a >= the e_j under a, so y stays <= 1; a subtree off the path
             # (t_a = 0) may have S_a = 0 on the fast path: 0 / tiny = 0
-            y[:, :n_int] /= S[:, :n_int].clamp_min(torch.finfo(S.dtype).tiny)
+            y_int.div_(S[:, :n_int].clamp_min(torch.finfo(S.dtype).tiny))
             for start, stop in meta["levels"]:
                 parent = int_parent[start:stop]
                 if uniform:
-                    y[:, start:stop] += y.index_select(1, parent)
+                    y[:, start:stop].add_(y.index_select(1, parent))
                 else:
-                    y[:, start:stop] += (A[:, start:stop] - A[:, parent]).exp_() * y[:, parent]
+                    shift = (A[:, start:stop] - A[:, parent]).exp_()
+                    y[:, start:stop].addcmul_(shift, y[:, parent])
         # column n_int (the root leaves) keeps y = 0
         if uniform:  # p_j = e_j / E, so dz_j = e_j (1 / E - y_parent(j))
             y.neg_().add_((A[:, 0] - log_norm).exp_()[:, None]).mul_(g[:, None])
