@@ -27,12 +27,26 @@ machine. The results go to ``--output`` as JSON::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_losses.py --repeats 20 --threads 1 \\
         --clock cpu --output benchmarks/results_committed/bench_losses.json
+
+``--rev REV`` adds, in the same process and the same interleaved rounds, the
+losses of the package as it was at git revision ``REV`` (extracted with
+``git archive`` and imported as ``skstruct_before``), as rows
+``before:<loss>`` with the same data; each current row then also gets
+``time_ratio_vs_before``. This is the fair before/after: both sides see the
+same load.
 """
 
 import argparse
+import importlib.util
+import io
 import json
+import os
 import platform
 import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
 import time
 import weakref
 
@@ -42,19 +56,8 @@ import torch.nn.functional as F
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
-from skstruct.losses import (
-    AverageKLoss,
-    ConveyanceLoss,
-    EMD2GroundLoss,
-    EMD2Loss,
-    HACELoss,
-    average_k_loss,
-    conveyance_loss,
-    emd2_ground_loss,
-    emd2_loss,
-    hace_loss,
-)
-from skstruct.structures import Hierarchy
+import skstruct.losses
+import skstruct.structures
 
 
 class PeakMemory(TorchDispatchMode):
@@ -94,7 +97,7 @@ def _random_plausible(n_classes, per_label, generator):
     return torch.rand(n_classes, n_classes, generator=generator) < density
 
 
-def _fanout_hierarchy(n_classes, fanout=10):
+def _fanout_hierarchy(Hierarchy, n_classes, fanout=10):
     """Leaves ``L0..L{C-1}`` grouped ``fanout`` at a time, level by level."""
     parents = {}
     level = [f"L{i}" for i in range(n_classes)]
@@ -109,15 +112,20 @@ def _fanout_hierarchy(n_classes, fanout=10):
     return Hierarchy(parents)
 
 
-def make_runs(n_classes, *, batch_size, device, dtype, seed=0, dense_q=False):
-    """name -> (zero-argument forward+backward callable, baseline name)."""
+def make_runs(n_classes, *, batch_size, device, dtype, seed=0, dense_q=False, package=skstruct):
+    """name -> (zero-argument forward+backward callable, baseline name).
+
+    ``package`` is the skstruct package whose losses run (another revision's
+    for ``--rev``); the same ``seed`` gives the same data for every package.
+    """
+    L = package.losses
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(batch_size, n_classes, generator=gen).to(device, dtype).requires_grad_(True)
     f = torch.randn(batch_size, n_classes, generator=gen).to(device, dtype).requires_grad_(True)
     target = torch.randint(n_classes, (batch_size,), generator=gen).to(device)
     per_label = n_classes // 2 if dense_q else 5
     Q = _random_plausible(n_classes, per_label, gen).to(device)
-    hierarchy = _fanout_hierarchy(n_classes)
+    hierarchy = _fanout_hierarchy(package.structures.Hierarchy, n_classes)
     hace_target = target  # leaves L0.. are hierarchy.classes in sorted order: remap
     order = {c: i for i, c in enumerate(hierarchy.classes.tolist())}
     hace_cols = torch.tensor([order[f"L{i}"] for i in range(n_classes)], device=device)
@@ -126,14 +134,14 @@ def make_runs(n_classes, *, batch_size, device, dtype, seed=0, dense_q=False):
     distance = torch.rand(n_classes, n_classes, generator=gen)
     distance = ((distance + distance.T) / 2).fill_diagonal_(0.0).to(device)
     modules = {
-        "conveyance": ConveyanceLoss(Q).to(device),
-        "hace": HACELoss(hierarchy).to(device),
-        "emd2": EMD2Loss(rank=rank).to(device),
-        "emd2_ground": EMD2GroundLoss(distance).to(device),
-        "average_k": AverageKLoss(k=3),
+        "conveyance": L.ConveyanceLoss(Q).to(device),
+        "hace": L.HACELoss(hierarchy).to(device),
+        "emd2": L.EMD2Loss(rank=rank).to(device),
+        "emd2_ground": L.EMD2GroundLoss(distance).to(device),
+        "average_k": L.AverageKLoss(k=3),
     }
     k = min(3.0, n_classes - 0.5)
-    modules["average_k"] = AverageKLoss(k=k)
+    modules["average_k"] = L.AverageKLoss(k=k)
 
     def step(loss_fn, *inputs):
         def run():
@@ -155,24 +163,42 @@ def make_runs(n_classes, *, batch_size, device, dtype, seed=0, dense_q=False):
         return {
             "cross_entropy": runs["cross_entropy"],
             "conveyance/module": (step(lambda: modules["conveyance"](z, target), z), "cross_entropy"),
-            "conveyance/functional": (step(lambda: conveyance_loss(z, target, Q), z), "cross_entropy"),
+            "conveyance/functional": (step(lambda: L.conveyance_loss(z, target, Q), z), "cross_entropy"),
         }
     runs.update({
         "conveyance/module": (step(lambda: modules["conveyance"](z, target), z), "cross_entropy"),
-        "conveyance/functional": (step(lambda: conveyance_loss(z, target, Q), z), "cross_entropy"),
+        "conveyance/functional": (step(lambda: L.conveyance_loss(z, target, Q), z), "cross_entropy"),
         "hace/module": (step(lambda: modules["hace"](z, hace_target), z), "cross_entropy"),
-        "hace/functional": (step(lambda: hace_loss(z, hace_target, hierarchy), z), "cross_entropy"),
+        "hace/functional": (step(lambda: L.hace_loss(z, hace_target, hierarchy), z), "cross_entropy"),
         "emd2/module": (step(lambda: modules["emd2"](z, target), z), "cross_entropy"),
-        "emd2/functional": (step(lambda: emd2_loss(z, target, rank=rank), z), "cross_entropy"),
+        "emd2/functional": (step(lambda: L.emd2_loss(z, target, rank=rank), z), "cross_entropy"),
         "emd2_ground/module": (step(lambda: modules["emd2_ground"](z, target), z), "cross_entropy"),
         "emd2_ground/functional": (
-            step(lambda: emd2_ground_loss(z, target, distance), z), "cross_entropy"),
+            step(lambda: L.emd2_ground_loss(z, target, distance), z), "cross_entropy"),
         "average_k/module": (step(lambda: modules["average_k"]((z, f), target), z, f),
                              "two_head_floor"),
-        "average_k/functional": (step(lambda: average_k_loss(z, f, target, k=k), z, f),
+        "average_k/functional": (step(lambda: L.average_k_loss(z, f, target, k=k), z, f),
                                  "two_head_floor"),
     })
     return runs
+
+
+def load_revision(rev):
+    """The ``skstruct`` package of git revision ``rev``, imported as ``skstruct_before``."""
+    archive = subprocess.run(["git", "archive", rev, "skstruct"], check=True,
+                             capture_output=True).stdout
+    root = os.path.join(tempfile.mkdtemp(prefix="skstruct_rev_"), "skstruct")
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(os.path.dirname(root), filter="data")
+    name = "skstruct_before"
+    spec = importlib.util.spec_from_file_location(
+        name, os.path.join(root, "__init__.py"), submodule_search_locations=[root])
+    package = importlib.util.module_from_spec(spec)
+    sys.modules[name] = package
+    spec.loader.exec_module(package)
+    for sub in ("losses", "structures"):
+        importlib.import_module(f"{name}.{sub}")
+    return package
 
 
 def bench(runs, *, repeats, warmup, device, clock):
@@ -212,6 +238,8 @@ def main(argv=None):
     parser.add_argument("--clock", default="wall", choices=["wall", "cpu"])
     parser.add_argument("--output", default="benchmarks/results/bench_losses.json")
     parser.add_argument("--note", default="", help="free text stored in the JSON (e.g. load)")
+    parser.add_argument("--rev", default=None,
+                        help="also time the losses of this git revision (rows before:<loss>)")
     args = parser.parse_args(argv)
     if args.clock == "cpu" and args.device != "cpu":
         parser.error("--clock cpu measures host CPU time: use it with --device cpu")
@@ -225,13 +253,20 @@ def main(argv=None):
         "device": str(device), "dtype": args.dtype, "batch_size": args.batch_size,
         "repeats": args.repeats, "threads": torch.get_num_threads(), "clock": args.clock,
         "torch": torch.__version__, "python": platform.python_version(), "note": args.note,
+        "rev": args.rev,
     }
+    before = load_revision(args.rev) if args.rev else None
     print(" ".join(f"{k}={v}" for k, v in meta.items()))
     results = []
     configs = [(c, False) for c in args.classes] + [(max(args.classes), True)]
     for n_classes, dense_q in configs:
         runs = make_runs(n_classes, batch_size=args.batch_size, device=device, dtype=dtype,
                          dense_q=dense_q)
+        if before is not None:
+            old = make_runs(n_classes, batch_size=args.batch_size, device=device, dtype=dtype,
+                            dense_q=dense_q, package=before)
+            runs.update({f"before:{name}": run for name, run in old.items()
+                         if run[1] is not None})
         times, peaks = bench(runs, repeats=args.repeats, warmup=args.warmup, device=device,
                              clock=clock)
         label = f"C={n_classes}" + (" (dense Q)" if dense_q else "")
@@ -248,14 +283,15 @@ def main(argv=None):
                 if baseline != "cross_entropy":
                     row["time_ratio_vs_cross_entropy"] = statistics.median(times[name]) / (
                         statistics.median(times["cross_entropy"]))
+                if f"before:{name}" in times:
+                    row["time_ratio_vs_before"] = ms / (
+                        statistics.median(times[f"before:{name}"]) * 1e3)
             results.append(row)
             print(f"{name:>24} {ms:>9.3f} {row.get('time_ratio', 1.0):>6.2f} "
                   f"{baseline or '-':>15} {row['peak_in_BC']:>8.2f} "
                   f"{row.get('memory_ratio', 1.0):>9.2f}")
     out = {"benchmark": "bench_losses", "meta": meta, "results": results}
     if args.output:
-        import os
-
         os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
         with open(args.output, "w") as fh:
             json.dump(out, fh, indent=1)

@@ -4,7 +4,9 @@
     python benchmarks/results_table.py training benchmarks/results_committed/bench_training.json
 
 ``losses``: one row per loss, one column per C (``time ratio / peak-memory
-ratio`` against the row's baseline, as ``bench_losses.py`` computes them);
+ratio`` against the row's baseline, as ``bench_losses.py`` computes them),
+and for a file written with ``--rev`` the time of each loss over its own
+time at that revision;
 ``training``: every ratio of ``bench_training.py`` (ratio of medians, and
 the ratio of minima computed from the runs stored in the file), then the
 per-step table (median step times and their ratio) where the file has one.
@@ -39,6 +41,17 @@ def losses(path):
                 continue
             b = base[(r["n_classes"], r["dense_q"], r["baseline"])]
             out.append(f"{r['median_ms'] / b['median_ms']:.2f} / {r['peak_bytes'] / b['peak_bytes']:.2f}")
+        print(f"| {loss} | " + " | ".join(out) + " |")
+    # bench_losses.py --rev: each loss against the other revision, same rounds
+    if not any("time_ratio_vs_before" in r for r in rows):
+        return
+    print()
+    print("| loss (time now / time at --rev) | " + " | ".join(cols) + " |")
+    print("|---" * (len(cols) + 1) + "|")
+    for loss, cells in by_case.items():
+        if loss.startswith("before:"):
+            continue
+        out = [f"{cells[c]['time_ratio_vs_before']:.2f}" if c in cells else "-" for c in cols]
         print(f"| {loss} | " + " | ".join(out) + " |")
 
 

@@ -31,7 +31,7 @@ from skstruct.losses import (
     hace_loss,
 )
 from skstruct.losses._average_k import _n_pseudo_positives, _pseudo_positive_cells
-from skstruct.losses._emd import _softmax_lse
+from skstruct.losses._reduction import softmax_lse
 from skstruct.structures import ClassGraph, Hierarchy, Ordinal
 
 from . import _reference as ref
@@ -153,7 +153,7 @@ def _average_k_selection(z, target, k, dtype):
     mask = torch.zeros(n * c, dtype=torch.bool)
     if m > 0:
         zd = z.to(dtype)
-        _, lse = _softmax_lse(zd)
+        _, lse = softmax_lse(zd)
         mask[_pseudo_positive_cells(zd, lse, target[:, None], m)] = True
     return mask.reshape(n, c)
 

@@ -9,8 +9,13 @@ from torch import nn
 
 from ..utils.validation import check_positive_scalar
 from ._conveyance import _upcast
-from ._emd import _softmax_lse
-from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
+from ._reduction import (
+    check_logits_target,
+    check_reduction,
+    reduce_loss,
+    softmax_lse,
+    target_range_checked,
+)
 
 __all__ = ["AverageKLoss", "average_k_loss"]
 
@@ -35,13 +40,19 @@ def _n_pseudo_positives(k, n_samples):
 def _first_top_m(scores, m):
     """Flat indices of the ``m`` largest ``scores``; ties go to the lowest index.
 
-    ``topk`` gives the m-th largest value ``v``; every score above ``v`` is
-    taken, and of the scores equal to ``v`` the first ones (a cumulative count)
-    fill the remaining places. Unlike ``topk``'s own choice among ties, this
-    does not depend on the kernel, the device or the dtype. Returns the
-    indices in increasing order; O(n) besides ``topk``.
+    ``topk`` gives the m-th largest value ``v``. Usually exactly ``m`` scores
+    are ``>= v`` (no tie at the boundary): then topk's own indices are the
+    answer, sorted (one comparison pass and one host read). Otherwise every
+    score above ``v`` is taken, and of the scores equal to ``v`` the first
+    ones (a cumulative count) fill the remaining places. Unlike ``topk``'s
+    own choice among ties, this does not depend on the kernel, the device or
+    the dtype. Returns the indices in increasing order; O(n) besides
+    ``topk``.
     """
-    kth = scores.topk(m, sorted=False).values.min()
+    values, indices = scores.topk(m, sorted=False)
+    kth = values.min()
+    if int((scores >= kth).sum()) == m:
+        return indices.sort().values
     chosen = scores > kth
     tied = scores == kth
     chosen |= tied & (tied.cumsum(0) <= m - chosen.sum())
@@ -62,7 +73,7 @@ class _AverageKFunction(torch.autograd.Function):
     """Per-sample Average-K terms of both heads with a hand-written backward.
 
     Softmax head: cross-entropy, ``LSE - z_t`` with its gradient ``p - e_t``
-    (``LSE`` from the fused softmax, see ``_emd._softmax_lse``). The top-m
+    (``LSE`` from the fused softmax, see ``_reduction.softmax_lse``). The top-m
     pseudo-positive cells are picked on ``log p = z - LSE``, the true cells
     set to ``-inf``: ``p`` itself underflows to 0 in float32 from
     ``log p < -104`` (float64: ``-745``), which would tie cells of very
@@ -82,7 +93,7 @@ class _AverageKFunction(torch.autograd.Function):
     def forward(ctx, z, f, target, n_pseudo, w_n, w_p):
         t = target[:, None]
         n_classes = z.shape[1]
-        p, lse = _softmax_lse(z)
+        p, lse = softmax_lse(z)
         per_sample = lse[:, 0] - z.gather(1, t)[:, 0]
         top = rows = None
         if n_pseudo > 0:
@@ -220,7 +231,6 @@ def average_k_loss(
             f"k must satisfy 1 <= k < n_classes={n_classes}, got k={k!r}; an "
             "average set of every class is trivial."
         )
-    check_target_range(target, n_classes)
     n_pseudo = _n_pseudo_positives(k, n_samples)
     if n_pseudo > n_samples * (n_classes - 1):  # unreachable when k < n_classes
         raise ValueError(
@@ -230,9 +240,10 @@ def average_k_loss(
 
     z = _upcast(logits_softmax)
     f = _upcast(logits_multilabel)
-    per_sample = _AverageKFunction.apply(
-        z, f, target.long(), n_pseudo, alpha / (n_classes - k), alpha / max(k - 1.0, 1e-300)
-    )
+    with target_range_checked(target, n_classes):
+        per_sample = _AverageKFunction.apply(
+            z, f, target.long(), n_pseudo, alpha / (n_classes - k), alpha / max(k - 1.0, 1e-300)
+        )
     return reduce_loss(per_sample, reduction)
 
 

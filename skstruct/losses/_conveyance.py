@@ -9,7 +9,13 @@ from torch import nn
 
 from ..utils.validation import check_positive_scalar
 from ._cache import cached_prepare
-from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
+from ._reduction import (
+    check_logits_target,
+    check_reduction,
+    reduce_loss,
+    softmax,
+    target_range_checked,
+)
 
 __all__ = ["ConveyanceLoss", "conveyance_loss"]
 
@@ -232,7 +238,7 @@ class _ConveyanceProbFunction(torch.autograd.Function):
     coefficients of :class:`_ConveyanceFunction`, in probability space).
 
     The plausible sets come as ``table`` (C, 2C), a 0/1 float table with
-    columns ``2t`` (S(t) - {t}) and ``2t + 1`` (N(t)) read with one matmul, as
+    columns ``t`` (S(t) - {t}) and ``C + t`` (N(t)) read with one matmul, as
     ``others`` (the sparse index of :func:`_plausible_index`, rows gathered
     per sample, padded with t), or as ``not_s`` (the (B, C) float mask of N).
     """
@@ -242,10 +248,9 @@ class _ConveyanceProbFunction(torch.autograd.Function):
         e = p.scatter_(1, t, 0.0)  # p is the caller's fresh softmax: reuse it
         if tables is not None:
             table, n_rows = tables
-            n = e.shape[0]
-            sums = torch.mm(e, table).view(n, e.shape[1], 2)
-            pair = sums.gather(1, t[:, :, None].expand(n, 1, 2))[:, 0]
-            s_s, s_n = pair[:, :1], pair[:, 1:]
+            sums = torch.mm(e, table)  # (B, 2C): [S - {t} sums | N sums] per label t
+            s_s = sums.gather(1, t)
+            s_n = sums[:, e.shape[1]:].gather(1, t)
             first, second = e, n_rows  # e, and the (C, C) bool rows of N
         elif others is not None:
             e_s = e.gather(1, others)  # (B, K); the padding reads e_t = 0
@@ -300,14 +305,14 @@ class _ConveyanceProbFunction(torch.autograd.Function):
 def _class_tables(plausible, dtype):
     """``(table, n_rows)`` for the small-C path of :class:`_ConveyanceProbFunction`.
 
-    ``table`` (C, 2C): column 2t marks S(t) - {t}, column 2t + 1 marks N(t);
+    ``table`` (C, 2C): column t marks S(t) - {t}, column C + t marks N(t);
     ``n_rows`` (C, C): row t marks N(t). ``table`` is 0/1 in ``dtype``,
     ``n_rows`` boolean.
     """
     n_classes = plausible.shape[0]
     plausible = plausible | torch.eye(n_classes, dtype=torch.bool, device=plausible.device)
     in_s = plausible & ~torch.eye(n_classes, dtype=torch.bool, device=plausible.device)
-    table = torch.stack([in_s, ~plausible], dim=2).reshape(n_classes, 2 * n_classes)
+    table = torch.cat([in_s, ~plausible], dim=1)
     return table.to(dtype), (~plausible).T.contiguous()
 
 
@@ -369,7 +374,6 @@ def _check_conveyance_args(logits, target, alpha, beta, reduction):
     alpha, beta = _check_alpha_beta(alpha, beta)
     if logits.shape[1] == 0:
         raise ValueError("logits must have at least one class, got shape (n, 0).")
-    check_target_range(target, logits.shape[1])
     return _log_weight(alpha), _log_weight(beta)
 
 
@@ -387,7 +391,7 @@ def _conveyance(logits, target, plausible, others, log_alpha, log_beta, reductio
     t = target[:, None]
     n_classes = z.shape[1]
     with torch.no_grad():
-        p = torch.softmax(z, 1)
+        p = softmax(z)
         p_t = p.gather(1, t)
     if p_t.numel() == 0 or float(p_t.amin()) >= torch.finfo(z.dtype).tiny ** 0.5:
         tables, not_s, index = None, None, None
@@ -486,8 +490,9 @@ def conveyance_loss(logits, target, plausible, *, alpha=0.1, beta=10.0, reductio
     ``z_n``, ``n in N``. Cost: O(n_samples * n_classes), one ``exp`` per
     logit; the backward pass is hand-written (first derivatives only). One
     host sync per call reads the smallest p_t, to pick the shift (see the
-    source); one more reads the smallest and largest target, which must lie
-    in ``[0, n_classes)`` (else ValueError).
+    source). Targets must lie in ``[0, n_classes)`` (else ValueError): on
+    the CPU the indexing itself catches an out-of-range target, elsewhere
+    one more host sync reads the smallest and largest target.
 
     References
     ----------
@@ -507,7 +512,8 @@ def conveyance_loss(logits, target, plausible, *, alpha=0.1, beta=10.0, reductio
     """
     log_alpha, log_beta = _check_conveyance_args(logits, target, alpha, beta, reduction)
     plausible, others = _prepared(plausible, logits.shape[1], logits.device)
-    return _conveyance(logits, target, plausible, others, log_alpha, log_beta, reduction)
+    with target_range_checked(target, logits.shape[1]):
+        return _conveyance(logits, target, plausible, others, log_alpha, log_beta, reduction)
 
 
 def _rebuild_index(module, incompatible_keys):
@@ -607,13 +613,13 @@ class ConveyanceLoss(nn.Module):
         check_reduction(self.reduction)
         if logits.shape[1] == 0:
             raise ValueError("logits must have at least one class, got shape (n, 0).")
-        check_target_range(target, logits.shape[1])
         n_classes = logits.shape[1]
         if self.plausible.shape[0] != n_classes:
             raise ValueError(
                 f"logits have {n_classes} columns but this ConveyanceLoss holds a "
                 f"({self.plausible.shape[0]}, {self.plausible.shape[0]}) plausibility matrix."
             )
-        return _conveyance(
-            logits, target, self.plausible, self._others, log_alpha, log_beta, self.reduction
-        )
+        with target_range_checked(target, n_classes):
+            return _conveyance(
+                logits, target, self.plausible, self._others, log_alpha, log_beta, self.reduction
+            )

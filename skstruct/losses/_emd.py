@@ -6,7 +6,13 @@ from torch import nn
 from ..utils.validation import check_positive_scalar
 from ._cache import cached_prepare
 from ._conveyance import _upcast
-from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
+from ._reduction import (
+    check_logits_target,
+    check_reduction,
+    reduce_loss,
+    softmax_lse,
+    target_range_checked,
+)
 
 __all__ = ["EMD2GroundLoss", "EMD2Loss", "emd2_ground_loss", "emd2_loss"]
 
@@ -73,17 +79,6 @@ def _check_permutation(rank):
     return rank
 
 
-def _softmax_lse(z):
-    """``softmax(z)`` and ``logsumexp(z)`` from one fused softmax.
-
-    ``LSE = z_max - log p_max`` with ``p_max >= 1/C`` the probability of the
-    top logit: exact to rounding and never an underflow, with two cheap
-    reductions (``amax``) instead of a second pass of ``exp``.
-    """
-    p = torch.softmax(z, 1)
-    return p, z.amax(1, keepdim=True) - torch.log(p.amax(1, keepdim=True))
-
-
 class _EMD2Function(torch.autograd.Function):
     """Per-sample squared EMD (+ CE) with a hand-written backward.
 
@@ -92,11 +87,21 @@ class _EMD2Function(torch.autograd.Function):
     with ``p'_r = p_r - 1`` computed as ``-(sum of the other p)``: below r the
     running sum is the CDF, from r on it is minus the mass above k, so a
     confident correct prediction keeps its relative accuracy (exactly 0 at a
-    one-hot prediction) and one cumsum gives both sides. Backward:
-    ``dloss/dp_j = 2 sum_{k >= j} diff_k``, or, up to a constant that the
-    softmax Jacobian removes, ``G_j = -2 sum_{k < j} diff_k`` (a forward
-    cumsum again); ``dz = p (G - <p, G>)``. The CE term adds
-    ``ce_weight (p - e_r) = ce_weight p'``. Saved: ``p'`` only (one (B, C)
+    one-hot prediction) and one cumsum gives both sides. The loss
+    ``sum_k diff_k^2`` is read as the squared row norm (one reduction pass).
+
+    Backward. ``dloss/dp_j = 2 sum_{k >= j} diff_k``, or, up to a constant
+    that the softmax Jacobian removes, ``-2 X_j`` with
+    ``X_j = sum_{k < j} diff_k = cumsum(diff)_j - diff_j`` (a forward cumsum
+    again). With ``D = <p, -2 X> = -2 (<p', X> + X_r)`` (the true
+    ``p = p' + e_r``), the softmax Jacobian gives ``p_j (-2 X_j - D)``, and
+    the CE term adds ``w (p - e_r) = w p'``. Times the incoming gradient
+    ``g``, with ``A_j = -2 g X_j + g (w - D)``::
+
+        dz_j = p'_j A_j + [j = r] (A_r - w g)
+
+    so the (B, C) work is ``X * (-2 g) + g (w - D)``, times ``p'``, in place
+    on the buffer of X, and one scatter at r. Saved: ``p'`` only (one (B, C)
     tensor, as cross-entropy saves its log-softmax).
     """
 
@@ -104,13 +109,11 @@ class _EMD2Function(torch.autograd.Function):
     def forward(ctx, z, target, target_rank, order, rank, ce_weight):
         zz = z if order is None else z.index_select(1, order)
         r = (target if target_rank is None else target_rank)[:, None]
-        p, lse = _softmax_lse(zz)
+        p, lse = softmax_lse(zz)
         del zz
         p.scatter_(1, r, 0.0)
         p.scatter_(1, r, -p.sum(1, keepdim=True))  # p' (p_r - 1, without cancellation)
-        diff = p.cumsum(1)
-        per_sample = torch.linalg.vecdot(diff, diff, dim=1)
-        del diff
+        per_sample = torch.linalg.vector_norm(p.cumsum(1), dim=1).square_()
         if ce_weight > 0:
             per_sample = per_sample + ce_weight * (lse[:, 0] - z.gather(1, target[:, None])[:, 0])
         ctx.save_for_backward(p, r, rank)
@@ -122,16 +125,16 @@ class _EMD2Function(torch.autograd.Function):
     def backward(ctx, grad_loss):
         p, r, rank = ctx.saved_tensors  # p is p' (see the class docstring)
         diff = p.cumsum(1)
-        G = diff.cumsum(1).sub_(diff).mul_(-2.0)  # -2 sum_{k < j} diff_k
+        x = diff.cumsum(1).sub_(diff)  # X_j = sum_{k < j} diff_k
         del diff
-        # <p, G> with the true p_r = p'_r + 1
-        G_r = G.gather(1, r)
-        dot = torch.linalg.vecdot(p, G, dim=1)[:, None] + G_r
-        grad = G.sub_(dot).mul_(p)  # p' (G - dot), off by (G_r - dot) at r
-        grad.scatter_add_(1, r, G_r - dot)
-        if ctx.ce_weight > 0:
-            grad.add_(p, alpha=ctx.ce_weight)
-        grad.mul_(grad_loss[:, None])
+        x_r = x.gather(1, r)
+        g = grad_loss[:, None]
+        wg = ctx.ce_weight * g
+        # g (w - D) with D = -2 (<p', X> + X_r)
+        offset = torch.linalg.vecdot(p, x, dim=1)[:, None].add_(x_r).mul_(2.0 * g).add_(wg)
+        a_r = torch.addcmul(offset, x_r, g, value=-2.0)  # A_r
+        grad = x.mul_(-2.0 * g).add_(offset).mul_(p)  # p' A
+        grad.scatter_add_(1, r, a_r.sub_(wg))
         if rank is not None:
             grad = grad.index_select(1, rank)  # back to the column order
         return grad, None, None, None, None, None
@@ -142,34 +145,38 @@ class _EMD2GroundFunction(torch.autograd.Function):
 
     With ``L = sum_i p_i^2 cost_i``, ``dL/dp_i = 2 p_i cost_i`` and the softmax
     Jacobian give ``dz_i = 2 p_i (p_i cost_i - L)``; cross-entropy adds
-    ``w (p_i - [i = t])``. Saved: ``p`` and ``L``; the cost rows are gathered
-    again in backward (a row copy) rather than kept.
+    ``w (p_i - [i = t])``. Times the incoming gradient ``g``::
+
+        dz_i = p_i (2 g pc_i + g (w - 2 L)) - [i = t] w g,   pc_i = p_i cost_i
+
+    Saved: ``p``, ``L`` and ``pc`` (the forward's product), so the backward
+    is three passes over (B, C) and no second gather of the cost rows. The
+    saved tensors are never written (``retain_graph`` and gradcheck call the
+    backward more than once).
     """
 
     @staticmethod
     def forward(ctx, z, target, cost, ce_weight):
         t = target[:, None]
-        p, lse = _softmax_lse(z)
+        p, lse = softmax_lse(z)
         pc = cost.index_select(0, target).mul_(p)
         emd = torch.linalg.vecdot(pc, p, dim=1)
-        del pc
         per_sample = emd
         if ce_weight > 0:
             per_sample = emd + ce_weight * (lse[:, 0] - z.gather(1, t)[:, 0])
-        ctx.save_for_backward(p, emd, target, cost)
+        ctx.save_for_backward(p, pc, emd, t)
         ctx.ce_weight = ce_weight
         return per_sample
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):
-        p, emd, target, cost = ctx.saved_tensors
+        p, pc, emd, t = ctx.saved_tensors
         w = ctx.ce_weight
         g = grad_loss[:, None]
-        grad = cost.index_select(0, target).mul_(p).mul_(2.0)  # 2 p cost
-        grad.add_((w - 2.0 * emd)[:, None]).mul_(p).mul_(g)  # p (2 p cost - 2 L + w)
+        grad = torch.mul(pc, 2.0 * g).add_((w - 2.0 * emd[:, None]) * g).mul_(p)
         if w > 0:
-            grad.scatter_add_(1, target[:, None], -w * g)
+            grad.scatter_add_(1, t, -w * g)
         return grad, None, None, None
 
 
@@ -244,16 +251,17 @@ def emd2_loss(logits, target, *, rank=None, ce_weight=0.0, reduction="mean"):
     check_logits_target(logits, target)
     check_reduction(reduction)
     ce_weight = check_positive_scalar(ce_weight, "ce_weight", allow_zero=True)
-    check_target_range(target, logits.shape[1])
     z = _upcast(logits)
     n_classes = z.shape[1]
-    target = target.long()
-    if rank is None:
-        order = target_rank = None
-    else:
+    if rank is not None:
         rank, order = _prepared_rank(rank, n_classes, z.device)
-        target_rank = rank.index_select(0, target)
-    per_sample = _EMD2Function.apply(z, target, target_rank, order, rank, ce_weight)
+    with target_range_checked(target, n_classes):
+        target = target.long()
+        if rank is None:
+            order = target_rank = None
+        else:
+            target_rank = rank.index_select(0, target)
+        per_sample = _EMD2Function.apply(z, target, target_rank, order, rank, ce_weight)
     return reduce_loss(per_sample, reduction)
 
 
@@ -328,7 +336,6 @@ def emd2_ground_loss(
     omega = check_positive_scalar(omega, "omega")
     mu = check_positive_scalar(mu, "mu", allow_zero=True)
     ce_weight = check_positive_scalar(ce_weight, "ce_weight", allow_zero=True)
-    check_target_range(target, logits.shape[1])
     z = _upcast(logits)
     n_classes = z.shape[1]
     if not isinstance(distance, torch.Tensor):
@@ -341,9 +348,9 @@ def emd2_ground_loss(
             f"distance must have shape ({n_classes}, {n_classes}) to match logits "
             f"with {n_classes} classes, got shape {tuple(distance.shape)}."
         )
-    target = target.long()
     cost = _prepared_cost(distance, omega, mu, z.dtype)  # row t: D[:, t]**omega + mu
-    per_sample = _EMD2GroundFunction.apply(z, target, cost, ce_weight)
+    with target_range_checked(target, n_classes):
+        per_sample = _EMD2GroundFunction.apply(z, target.long(), cost, ce_weight)
     return reduce_loss(per_sample, reduction)
 
 

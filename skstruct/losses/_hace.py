@@ -8,7 +8,12 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ..structures import Hierarchy
-from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
+from ._reduction import (
+    check_logits_target,
+    check_reduction,
+    reduce_loss,
+    target_range_checked,
+)
 
 __all__ = ["HACELoss", "hace_loss"]
 
@@ -256,10 +261,10 @@ class _HACEFunction(torch.autograd.Function):
         for start, stop in reversed(meta["levels"]):
             S.index_add_(1, int_parent[start:stop], S[:, start:stop].clone())
 
-        col_y = t["class_col"][target]
+        col_y = t["class_col"].index_select(0, target)  # raises if out of range
         logp_y = z.gather(1, col_y[:, None])[:, 0] - log_norm
-        w = t["class_w" + bits][target]  # (B, 2H + 1)
-        node = t["path_node"][target] if n_int else None
+        w = t["class_w" + bits].index_select(0, target)  # (B, 2H + 1)
+        node = t["path_node"].index_select(0, target) if n_int else None
         if n_int:
             needed = S[:, :n_int] if eps_o > 0 else S.gather(1, node)
             if bool((needed < torch.finfo(dtype).tiny * 2**24).any()):
@@ -295,17 +300,21 @@ class _HACEFunction(torch.autograd.Function):
         y = e.new_zeros((e.shape[0], n_int + 1))
         if n_int:
             y.scatter_add_(1, node, c * w[:, :height])
+            # in-place methods on the slices (``y[:, a:b] += x`` would add a
+            # setitem copy per statement)
+            y_int = y[:, :n_int]
             if eps_o > 0:
-                y[:, :n_int] += t["kappa_int" + bits] * eps_o
+                y_int.add_(t["kappa_int" + bits], alpha=eps_o)
             # S_a >= the e_j under a, so y stays <= 1; a subtree off the path
             # (t_a = 0) may have S_a = 0 on the fast path: 0 / tiny = 0
-            y[:, :n_int] /= S[:, :n_int].clamp_min(torch.finfo(S.dtype).tiny)
+            y_int.div_(S[:, :n_int].clamp_min(torch.finfo(S.dtype).tiny))
             for start, stop in meta["levels"]:
                 parent = int_parent[start:stop]
                 if uniform:
-                    y[:, start:stop] += y.index_select(1, parent)
+                    y[:, start:stop].add_(y.index_select(1, parent))
                 else:
-                    y[:, start:stop] += (A[:, start:stop] - A[:, parent]).exp_() * y[:, parent]
+                    shift = (A[:, start:stop] - A[:, parent]).exp_()
+                    y[:, start:stop].addcmul_(shift, y[:, parent])
         # column n_int (the root leaves) keeps y = 0
         if uniform:  # p_j = e_j / E, so dz_j = e_j (1 / E - y_parent(j))
             y.neg_().add_((A[:, 0] - log_norm).exp_()[:, None]).mul_(g[:, None])
@@ -340,12 +349,13 @@ def _hace(logits, target, tensors, meta, d, eps, reduction):
         )
     eps = _check_eps(eps)
     check_reduction(reduction)
-    check_target_range(target, meta["n_leaves"])
     z = logits if logits.dtype == torch.float64 else logits.to(torch.float32)
     n = meta["n_leaves"]
     eps_o = eps / (n - 1) if n > 1 else 0.0
     c = 1.0 - eps - eps_o if n > 1 else 1.0
-    with torch.autocast(device_type=z.device.type, enabled=False):
+    with target_range_checked(target, meta["n_leaves"]), torch.autocast(
+        device_type=z.device.type, enabled=False
+    ):
         per_sample = _HACEFunction.apply(z, target.long(), c, eps_o, meta, tensors)
     return reduce_loss(per_sample, reduction)
 

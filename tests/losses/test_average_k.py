@@ -184,3 +184,23 @@ def test_float32_matches_reference():
     loss = average_k_loss(z, f, target, k=3.0, reduction="none")
     expected = average_k_loss_reference(z.double(), f.double(), target, k=3.0)
     torch.testing.assert_close(loss.double(), expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_first_top_m_matches_stable_sort(seed):
+    """Check the top-m selection against a stable descending sort, with and without ties.
+
+    Seeds 0-2 draw distinct scores (topk's own indices are returned); 3-5
+    draw from 4 values, so the m-th largest is tied and the first tied cells
+    must be taken.
+    """
+    from skstruct.losses._average_k import _first_top_m
+
+    g = torch.Generator().manual_seed(seed)
+    if seed < 3:
+        scores = torch.randn(200, generator=g)
+    else:
+        scores = torch.randint(4, (200,), generator=g).float()
+    for m in (1, 7, 50, 199):
+        expected = torch.sort(-scores, stable=True).indices[:m].sort().values
+        torch.testing.assert_close(_first_top_m(scores, m), expected)

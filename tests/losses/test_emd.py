@@ -24,7 +24,7 @@ def _values_and_grads(fn, logits):
     return values, grad
 
 
-@pytest.mark.parametrize("n_classes", [1, 2, 5, 11])
+@pytest.mark.parametrize("n_classes", [1, 2, 5, 11, 40])  # 40: the fused softmax
 @pytest.mark.parametrize("use_rank", [False, True])
 @pytest.mark.parametrize("ce_weight", [0.0, 0.7])
 def test_emd2_matches_reference(n_classes, use_rank, ce_weight):
@@ -193,11 +193,12 @@ def _ordinal_distance(n_classes):
 @pytest.mark.parametrize(
     "omega, mu, ce_weight", [(2.0, 0.0, 1.0), (1.0, 0.5, 0.0), (1.5, 0.1, 2.0)]
 )
-def test_emd2_ground_matches_reference(omega, mu, ce_weight):
+@pytest.mark.parametrize("n_classes", [6, 40])  # 40: the fused softmax
+def test_emd2_ground_matches_reference(omega, mu, ce_weight, n_classes):
     """Check values and gradients against the per-sample reference."""
-    logits, target, _ = _random_problem(10, 14, 6)
+    logits, target, _ = _random_problem(10, 14, n_classes)
     rng = np.random.RandomState(10)
-    distance = torch.tensor(rng.uniform(0, 3, size=(6, 6)))
+    distance = torch.tensor(rng.uniform(0, 3, size=(n_classes, n_classes)))
     distance.fill_diagonal_(0.0)
     kwargs = dict(omega=omega, mu=mu, ce_weight=ce_weight)
     got = _values_and_grads(
@@ -319,3 +320,28 @@ def test_functional_and_module_identical_and_cached(monkeypatch):
     distance.mul_(2.0)  # an in-place edit is seen
     after = emd2_ground_loss(logits, target, distance, reduction="none")
     assert len(calls) == 2 and not torch.allclose(before, after)
+
+
+@pytest.mark.parametrize("n_classes", [5, 20])
+def test_emd2_ground_gradcheck(n_classes):
+    """Check the in-place backward of the ground variant with gradcheck in float64."""
+    logits, target, _ = _random_problem(12, 6, n_classes)
+    distance = torch.tensor(np.random.RandomState(12).uniform(0, 2, size=(n_classes, n_classes)))
+    logits.requires_grad_(True)
+    assert torch.autograd.gradcheck(
+        lambda x: emd2_ground_loss(x, target, distance, mu=0.2, ce_weight=0.5, reduction="none"),
+        (logits,),
+    )
+
+
+@pytest.mark.parametrize("reduction", ["none", "sum", "mean"])
+def test_emd2_ground_extreme_logits_and_reductions(reduction):
+    """Check finite values and gradients at logits of +-1e4 under every reduction."""
+    rng = np.random.RandomState(13)
+    logits = torch.tensor(rng.choice([-1e4, 1e4], size=(16, 20)), dtype=torch.float32)
+    logits.requires_grad_(True)
+    target = torch.tensor(rng.randint(20, size=16))
+    distance = torch.tensor(rng.uniform(0, 2, size=(20, 20)), dtype=torch.float32)
+    loss = emd2_ground_loss(logits, target, distance, reduction=reduction)
+    loss.sum().backward()
+    assert torch.isfinite(loss).all() and torch.isfinite(logits.grad).all()

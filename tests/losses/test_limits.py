@@ -167,3 +167,30 @@ def test_negative_hidden_layer_size():
     X, y = np.random.RandomState(0).randn(10, 2), np.arange(10) % 2
     with pytest.raises(ValueError, match="hidden_layer_sizes"):
         ConveyanceClassifier(hidden_layer_sizes=(8, -2), max_epochs=1).fit(X, y)
+
+
+@pytest.mark.parametrize("call", ["sparse", "dense", "emd2_rank", "emd2_ground", "average_k"])
+@pytest.mark.parametrize("bad", [-3, 40, 10**6])
+def test_target_out_of_range_large_c(call, bad):
+    """Check the ValueError on the paths used at larger C (index, mask, permutation).
+
+    On the CPU the range is read only after torch's own indexing fails, so
+    each path must index with the target before it could read past a row.
+    """
+    from skstruct.losses import average_k_loss, emd2_ground_loss, emd2_loss
+
+    c = 40
+    g = torch.Generator().manual_seed(3)
+    logits = torch.randn(5, c, generator=g)
+    target = torch.tensor([0, 1, bad, 2, 3])
+    sparse = torch.eye(c, dtype=torch.bool).roll(1, 0) | torch.eye(c, dtype=torch.bool)
+    dense = torch.rand(c, c, generator=g) < 0.5
+    fns = {
+        "sparse": lambda: conveyance_loss(logits, target, sparse),
+        "dense": lambda: ConveyanceLoss(dense)(logits, target),
+        "emd2_rank": lambda: emd2_loss(logits, target, rank=torch.randperm(c, generator=g)),
+        "emd2_ground": lambda: emd2_ground_loss(logits, target, torch.ones(c, c)),
+        "average_k": lambda: average_k_loss(logits, logits, target, k=2.0),
+    }
+    with pytest.raises(ValueError, match=f"got target value {bad}"):
+        fns[call]()
