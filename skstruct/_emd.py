@@ -120,14 +120,17 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
         decision_power``; power 1 is a median (ties may resolve differently),
         power 2 minimises the expected squared rank error.
     {decision_power}
-    set_rule : {'average_k', 'conformal'}, default='average_k'
+    set_rule : {'average_k', 'conformal'}, AverageK or SplitConformal, default='average_k'
         How ``predict_set`` builds its intervals of the scale (always
         contiguous, always containing the prediction): the shortest interval
         around the prediction holding a probability mass level, calibrated
         by ``'average_k'`` so that the mean interval size equals
         ``set_size``, or by ``'conformal'`` (split conformal on a held-out
         split) so that intervals contain the true level with probability
-        ``confidence_level``.
+        ``confidence_level``. A strategy object must have
+        ``shape=IntervalSets(class_structure)`` (the strings are
+        ``AverageK(set_size, shape=...)`` and ``SplitConformal(LAC(),
+        shape=...)``); plain subsets are refused.
     set_size : float, default=1.0
         Target mean interval size of ``set_rule='average_k'``, in levels
         (``1`` gives the prediction alone).
@@ -292,11 +295,15 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
             ) from None
 
     def _check_params(self):
-        if not isinstance(self.set_rule, str):
+        if not isinstance(self.set_rule, str) and not isinstance(
+            getattr(self.set_rule, "shape", None), IntervalSets
+        ):
             raise ValueError(
                 f"set_rule={self.set_rule!r} builds plain subsets of the levels, "
                 "but EMDOrdinalRegressor's sets are intervals of the scale: use "
-                "set_rule='conformal' (conformal intervals) or 'average_k'. For "
+                "set_rule='conformal' (conformal intervals), 'average_k', or a "
+                "strategy with shape=IntervalSets(scale), e.g. "
+                "SplitConformal(LAC(), shape=IntervalSets(scale)). For "
                 "unstructured conformal sets on an ordinal scale use "
                 "ConveyanceClassifier or CrossEntropyClassifier with this set_rule."
             )
@@ -334,9 +341,20 @@ class EMDOrdinalRegressor(_BaseStructuredClassifier):
         # Both rules give intervals of the scale: Average-K calibrates the
         # interval mass level to a mean size; 'conformal' gets IntervalSets
         # from the base (the shape of an Ordinal structure).
-        if self.set_rule == "average_k":
-            return AverageK(self.set_size, shape=IntervalSets(self.structure_))
-        return super()._set_strategy()
+        if isinstance(self.set_rule, str):
+            if self.set_rule == "average_k":
+                return AverageK(self.set_size, shape=IntervalSets(self.structure_))
+            return super()._set_strategy()
+        scale = self.set_rule.shape.ordinal
+        if not (np.array_equal(np.asarray(scale.classes), np.asarray(self.structure_.classes))
+                and np.array_equal(scale.ranks, self.structure_.ranks)):
+            raise ValueError(
+                f"set_rule's IntervalSets is over the scale {list(scale.order)} "
+                "but the estimator's is "
+                f"{list(self.structure_.order)}: build the shape from the "
+                "estimator's class_structure, IntervalSets(class_structure)."
+            )
+        return self.set_rule
 
     def predict_interval(self, X):
         """Lowest and highest level of each ``predict_set`` interval.

@@ -125,3 +125,25 @@ def test_node_shape_survives_pickling_without_its_cache():
     assert "_masks_cache" not in vars(clone)
     np.testing.assert_array_equal(clone.sets(proba, pred, 0.7), before)
     np.testing.assert_array_equal(before, [[True, True, False]])
+
+
+def test_emd_takes_interval_strategy_objects():
+    """Check EMD accepts SplitConformal / AverageK with IntervalSets of its scale, equal to the strings."""
+    X, y = _data(n_classes=4, n=300)
+    scale = Ordinal([0, 1, 2, 3])
+    named = EMDOrdinalRegressor(scale, set_rule="conformal", **FAST).fit(X, y)
+    obj = EMDOrdinalRegressor(
+        scale, set_rule=SplitConformal(LAC(), shape=IntervalSets(scale)), **FAST
+    ).fit(X, y)
+    np.testing.assert_array_equal(named.predict_set(X), obj.predict_set(X))
+    sized = EMDOrdinalRegressor(scale, set_size=2.0, **FAST).fit(X, y)
+    sized_obj = EMDOrdinalRegressor(
+        scale, set_rule=AverageK(2.0, shape=IntervalSets(scale)), **FAST
+    ).fit(X, y)
+    np.testing.assert_array_equal(sized.predict_set(X), sized_obj.predict_set(X))
+    # A shape over another scale, or plain subsets, is refused with the fix.
+    other = IntervalSets(Ordinal([3, 2, 1, 0]))
+    with pytest.raises(ValueError, match="IntervalSets.*class_structure"):
+        EMDOrdinalRegressor(scale, set_rule=SplitConformal(LAC(), shape=other), **FAST).fit(X, y)
+    with pytest.raises(ValueError, match="shape=IntervalSets"):
+        EMDOrdinalRegressor(scale, set_rule=SplitConformal(LAC()), **FAST).fit(X, y)
