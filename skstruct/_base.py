@@ -17,7 +17,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, clone
-from sklearn.model_selection import ShuffleSplit, StratifiedShuffleSplit, check_cv
+from sklearn.model_selection import (
+    ShuffleSplit,
+    StratifiedKFold,
+    StratifiedShuffleSplit,
+    check_cv,
+)
 from sklearn.utils import check_random_state
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import check_classification_targets
@@ -256,14 +261,8 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
 
     def _cross_fits(self):
         """Whether ``fit`` calibrates the sets on out-of-fold scores (``calibration_cv``)."""
-        cv = self.calibration_cv
-        if isinstance(cv, numbers.Integral) and not isinstance(cv, bool) and cv < 2:
-            raise ValueError(
-                f"calibration_cv must be None (a held-out calibration split), an int "
-                f">= 2 (folds of cross-fitted calibration) or a CV splitter, got "
-                f"calibration_cv={cv!r}."
-            )
-        return cv is not None and self._needs_calibration_rows()
+        # (The parameter constraint "cv_object" already refuses ints below 2.)
+        return self.calibration_cv is not None and self._needs_calibration_rows()
 
     def _needs_holdout(self):
         """Whether fit holds out any rows (early stopping or calibration)."""
@@ -429,13 +428,10 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
             return self  # a fold model of calibration_cv: its parent calibrates
         if self._cross_fits() and not partial:
             self._calibrate_sets(None, None, inputs=self._out_of_fold_inputs(
-                X, y_enc, kept, sample_weight, seed))
+                X, y_enc, kept, weight, sample_weight, seed))
             return self
         cal_pos = held_cal_pos if held_cal_pos is not None else train_pos
-        cal_idx = kept[cal_pos]
-        if weight is not None and np.all(weight[cal_pos] == np.round(weight[cal_pos])):
-            # Integer weights count as repeated samples.
-            cal_idx = np.repeat(cal_idx, weight[cal_pos].astype(np.int64))
+        cal_idx = kept[cal_pos][_weight_repeats(weight, cal_pos)]
         if len(cal_idx) == len(y) and np.all(cal_idx == np.arange(len(y))):
             cal_X = X
         else:
@@ -595,7 +591,8 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         rest = np.arange(n)
         n_held = int(np.ceil(self.validation_fraction * n))
         parts = []
-        for needed in (self.early_stopping, self._needs_calibration_rows() and not self._cross_fits()):
+        calibration = self._needs_calibration_rows() and self.calibration_cv is None
+        for needed in (self.early_stopping, calibration):
             if not needed:
                 parts.append(None)
                 continue
@@ -900,18 +897,17 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
             return self._proba_from_logits(self._logits(X)), None
         return self._set_scores(X)
 
-    def _out_of_fold_inputs(self, X, y_enc, kept, sample_weight, seed):
+    def _out_of_fold_inputs(self, X, y_enc, kept, weight, sample_weight, seed):
         """``(scores, predicted, y_enc)`` of every kept row, each from a model that did not train on it.
 
         One clone per fold of ``calibration_cv`` (stratified, seeded by
         ``seed``), fitted on the other folds with the same parameters but no
-        set calibration of its own; integer sample weights repeat rows, as
-        in the held-out calibration.
+        set calibration of its own (``sample_weight`` goes to the fold
+        models); integer weights (``weight`` of the kept rows) repeat rows,
+        as in the held-out calibration.
         """
         cv = self.calibration_cv
         if isinstance(cv, numbers.Integral):
-            from sklearn.model_selection import StratifiedKFold
-
             cv = StratifiedKFold(int(cv), shuffle=True, random_state=seed)
         cv = check_cv(cv, y_enc[kept], classifier=True)
         strategy = self._set_strategy()
@@ -921,8 +917,8 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
             train_idx, test_idx = kept[train_pos], kept[test_pos]
             model = clone(self).set_params(calibration_cv=None, verbose=0)
             model._out_of_fold_member = True  # trains on all its rows, calibrates nothing
-            weight = None if sample_weight is None else np.asarray(sample_weight)[train_idx]
-            model.fit(self._take(X, train_idx), labels[train_idx], sample_weight=weight)
+            fold_weight = None if sample_weight is None else np.asarray(sample_weight)[train_idx]
+            model.fit(self._take(X, train_idx), labels[train_idx], sample_weight=fold_weight)
             if not np.array_equal(model.classes_, self.classes_):
                 given = self.calibration_cv
                 given = given if isinstance(given, numbers.Integral) else type(given).__name__
@@ -932,11 +928,7 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
                     f"{self.classes_.tolist()}; use fewer folds or give a class_structure."
                 )
             scores, predicted = model._strategy_inputs(strategy, self._take(X, test_idx))
-            rows = np.arange(len(test_idx))
-            if sample_weight is not None:
-                w = np.asarray(sample_weight)[test_idx]
-                if np.all(w == np.round(w)):
-                    rows = np.repeat(rows, w.astype(np.int64))
+            rows = _weight_repeats(weight, test_pos)
             parts.append((scores[rows], None if predicted is None else predicted[rows],
                           y_enc[test_idx][rows]))
         scores = np.concatenate([p[0] for p in parts])
@@ -952,37 +944,33 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         strategy = copy.deepcopy(self._set_strategy())
         if inputs is not None:
             scores, predicted, y_enc = inputs
-            extra = {} if predicted is None else {"predicted": predicted}
-            self.set_calibrator_ = strategy.calibrate(scores, y_enc, self.confidence_level, **extra)
-            self._record_set_threshold()
-            return
+        else:
+            scores, predicted = self._calibration_inputs(strategy, X, y_enc)
+        extra = {} if predicted is None else {"predicted": predicted}
+        self.set_calibrator_ = strategy.calibrate(scores, y_enc, self.confidence_level, **extra)
+        level = getattr(self.set_calibrator_, "level_", None)
+        if level is None:  # a user strategy with quantiles_ only
+            level = np.asarray(self.set_calibrator_.quantiles_, dtype=np.float64)
+            level = float(level[0]) if np.all(level == level[0]) else level
+        self.set_threshold_ = level if isinstance(level, np.ndarray) else float(level)
+
+    def _calibration_inputs(self, strategy, X, y_enc):
+        """``(scores, predicted)`` of calibration rows X for ``strategy``, after checking the labels."""
         needs_labels = getattr(strategy, "needs_labels", True)
         if needs_labels and y_enc is None:
             raise ValueError(
                 f"set_rule={self.set_rule!r} needs the true labels of the "
                 "calibration data: call calibrate(X, y)."
             )
-        if getattr(strategy, "needs_rows", True):
-            scores, predicted = self._strategy_inputs(strategy, X)
-        else:
-            scores, predicted = None, None
-        if y_enc is not None and scores is not None and len(y_enc) != len(scores):
-            if needs_labels:
-                raise ValueError(
-                    f"y has {len(y_enc)} labels but X has {len(scores)} samples; "
-                    "pass the labels of the calibration samples."
-                )
-        extra = {} if predicted is None else {"predicted": predicted}
-        self.set_calibrator_ = strategy.calibrate(scores, y_enc, self.confidence_level, **extra)
-        self._record_set_threshold()
-
-    def _record_set_threshold(self):
-        """``set_threshold_``: the calibrated level (one per class when class-conditional)."""
-        level = getattr(self.set_calibrator_, "level_", None)
-        if level is None:  # a user strategy with quantiles_ only
-            level = np.asarray(self.set_calibrator_.quantiles_, dtype=np.float64)
-            level = float(level[0]) if np.all(level == level[0]) else level
-        self.set_threshold_ = level if isinstance(level, np.ndarray) else float(level)
+        if not getattr(strategy, "needs_rows", True):
+            return None, None
+        scores, predicted = self._strategy_inputs(strategy, X)
+        if needs_labels and y_enc is not None and len(y_enc) != len(scores):
+            raise ValueError(
+                f"y has {len(y_enc)} labels but X has {len(scores)} samples; "
+                "pass the labels of the calibration samples."
+            )
+        return scores, predicted
 
     def calibrate(self, X, y=None):
         """Recalibrate the ``predict_set`` threshold on new data.
@@ -1043,6 +1031,18 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         tags.classifier_tags.multi_class = True
         tags.non_deterministic = False
         return tags
+
+
+def _weight_repeats(weight, pos):
+    """Row indices into ``pos`` with integer weights counted as repeated rows.
+
+    ``weight`` holds the kept rows' weights (``None``: all equal); rows with
+    non-integer weights are each taken once.
+    """
+    rows = np.arange(len(pos))
+    if weight is None or not np.all(weight[pos] == np.round(weight[pos])):
+        return rows
+    return np.repeat(rows, weight[pos].astype(np.int64))
 
 
 def _split_off(idx, y_enc, n_held, seed):

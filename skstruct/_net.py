@@ -165,12 +165,7 @@ class _SkstructNet(NeuralNet):
         net_optimizers = optimizers(self)
         for optimizer in net_optimizers:
             self.grad_scaler_.unscale_(optimizer)
-        self.notify(
-            "on_grad_computed",
-            named_parameters=TeeGenerator(self.get_all_learnable_params()),
-            batch=batch,
-            training=True,
-        )
+        self._notify_grad_computed(batch)
         for optimizer in net_optimizers:
             self.grad_scaler_.step(optimizer)
         self.grad_scaler_.update()
@@ -214,6 +209,15 @@ class _SkstructNet(NeuralNet):
             return False
         return all(type(opt) in _CLOSURE_FREE for opt in optimizers(self))
 
+    def _notify_grad_computed(self, batch):
+        """skorch's ``on_grad_computed`` notification, as its train step sends it."""
+        self.notify(
+            "on_grad_computed",
+            named_parameters=TeeGenerator(self.get_all_learnable_params()),
+            batch=batch,
+            training=True,
+        )
+
     def _plain_train_step(self, batch, fit_params):
         # skorch's train_step -> _step_optimizer -> step_fn ->
         # train_step_single, in one frame and with the same calls in the same
@@ -236,12 +240,7 @@ class _SkstructNet(NeuralNet):
             loss = self.get_loss(y_pred, yi, X=Xi, training=True)
         loss.backward()
         if self._listeners_of("on_grad_computed"):
-            self.notify(
-                "on_grad_computed",
-                named_parameters=TeeGenerator(self.get_all_learnable_params()),
-                batch=batch,
-                training=True,
-            )
+            self._notify_grad_computed(batch)
         for optimizer in net_optimizers:
             optimizer.step()
         return {"loss": loss, "y_pred": y_pred}
