@@ -264,10 +264,6 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         # (The parameter constraint "cv_object" already refuses ints below 2.)
         return self.calibration_cv is not None and self._needs_calibration_rows()
 
-    def _needs_holdout(self):
-        """Whether fit holds out any rows (early stopping or calibration)."""
-        return bool(self.early_stopping or self._needs_calibration_rows())
-
     def _decision_rules(self):
         """Named decision rules: each maps probabilities to column indices."""
         return {
@@ -643,7 +639,6 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
             module=module,
             criterion=criterion,
             optimizer=optimizer,
-            optimizer__weight_decay=self.weight_decay,
             **{f"optimizer__{k}": v for k, v in optimizer_kwargs.items()},
             lr=self.lr,
             max_epochs=self.max_epochs,
@@ -678,6 +673,14 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
             raise ValueError(
                 f"optimizer_kwargs has keys that {optimizer.__name__} does not "
                 f"take: {unknown}; it accepts {accepted}."
+            )
+        if "weight_decay" in signature or takes_any:
+            kwargs["weight_decay"] = self.weight_decay
+        elif self.weight_decay:
+            raise ValueError(
+                f"weight_decay={self.weight_decay!r}, but {optimizer.__name__} "
+                "takes no weight decay; set weight_decay=0 (or use an optimizer "
+                "that has one)."
             )
         return kwargs
 

@@ -135,6 +135,7 @@ CASES = [
     Case("parameter", "dropout 1", _fit(CrossEntropyClassifier(dropout=1.0, max_epochs=1)), V, "dropout"),
     Case("parameter", "activation unknown", _fit(CrossEntropyClassifier(activation="swish", max_epochs=1)), V, "activation"),
     Case("parameter", "optimizer unknown", _fit(CrossEntropyClassifier(optimizer="lbfgs2", max_epochs=1)), V, "optimizer"),
+    Case("parameter", "weight_decay with an optimizer that has none", _fit(CrossEntropyClassifier(optimizer=torch.optim.LBFGS, weight_decay=0.01, max_epochs=1)), V, "weight_decay"),
     Case("parameter", "weight_decay negative", _fit(CrossEntropyClassifier(weight_decay=-1.0, max_epochs=1)), V, "weight_decay"),
     Case("parameter", "validation_fraction 1", _fit(CrossEntropyClassifier(validation_fraction=1.0, early_stopping=True, max_epochs=1)), V, "validation_fraction"),
     Case("parameter", "precision unknown", _fit(CrossEntropyClassifier(precision="fp8", max_epochs=1)), V, "precision"),

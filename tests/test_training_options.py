@@ -69,6 +69,17 @@ def test_optimizer_kwargs_reach_the_optimizer_and_are_grid_searchable():
         CrossEntropyClassifier(optimizer_kwargs={"lr": 0.1}, **FAST).fit(X, y)
 
 
+def test_optimizer_without_weight_decay():
+    """Check an optimizer class without weight decay (LBFGS): it trains; weight_decay > 0 raises."""
+    X, y = _data()
+    clf = CrossEntropyClassifier(optimizer=torch.optim.LBFGS, lr=0.5, **FAST).fit(X, y)
+    assert type(clf.net_.optimizer_) is torch.optim.LBFGS
+    assert "weight_decay" not in clf.net_.optimizer_.param_groups[0]
+    assert np.all(np.isfinite(clf.loss_curve_))
+    with pytest.raises(ValueError, match=r"weight_decay=0.01, but LBFGS takes no weight decay"):
+        CrossEntropyClassifier(optimizer=torch.optim.LBFGS, weight_decay=0.01, **FAST).fit(X, y)
+
+
 @pytest.mark.parametrize("schedule", ["cosine", "step"])
 def test_lr_schedule(schedule):
     """Check that the learning rate follows the schedule epoch by epoch."""
