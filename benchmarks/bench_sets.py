@@ -334,6 +334,21 @@ def markdown_table(path, level):
     return "\n".join(lines)
 
 
+def _command_line(argv):
+    """The command as it was run: OMP_NUM_THREADS and the niceness when set."""
+    import sys
+
+    parts = []
+    if os.environ.get("OMP_NUM_THREADS"):
+        parts.append(f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")
+    niceness = os.nice(0)
+    if niceness:
+        parts.append(f"nice -n {niceness}")
+    parts.append("python benchmarks/bench_sets.py")
+    parts.extend(argv if argv is not None else sys.argv[1:])
+    return " ".join(parts)
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n-splits", type=int, default=20)
@@ -376,10 +391,10 @@ def main(argv=None):
         args.out = args.out[: -len("sets.json")] + "sets_strategies.json"
     run = run_strategies if args.strategies else run_coverage if args.coverage else run_split
     results = {
-        "command": "OMP_NUM_THREADS=1 nice -n 19 python benchmarks/bench_sets.py "
-        + " ".join(argv if argv is not None else __import__("sys").argv[1:]),
+        "command": _command_line(argv),
         "args": vars(args),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, loaded (shared by several jobs)",
+        "machine": (f"{platform.machine()}, {os.cpu_count()} CPUs, load average "
+                    + " ".join(f"{x:.2f}" for x in os.getloadavg()) + " at start"),
         "datasets": {},
         "rows": [],
     }
