@@ -796,7 +796,16 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
 
     def _proba_from_logits(self, logits):
         """The one place where logits become probabilities (softmax)."""
-        proba = torch.softmax(logits.detach().float(), dim=1).numpy().astype(np.float64)
+        logits = logits.detach().float()
+        if logits.ndim == 2 and logits.shape[1] < 16:
+            # torch's CPU softmax vectorises along the class axis and is 3 to
+            # 4 times slower than these three passes when a row has fewer
+            # than 16 classes (benchmarks/bench_training.py, part 4); same
+            # formula, exp(z - max z) / sum.
+            proba = logits - logits.amax(dim=1, keepdim=True)
+            proba = proba.exp_().numpy().astype(np.float64)
+        else:
+            proba = torch.softmax(logits, dim=1).numpy().astype(np.float64)
         proba /= proba.sum(axis=1, keepdims=True)
         return proba
 
