@@ -19,7 +19,14 @@ variants differ from ``MILConveyance()`` in one lever each:
   batched pass, probabilities averaged, with and without the Conveyance
   instance term;
 * ``n_estimators=3 medium networks``: three 256-256 networks, about the
-  cost of one default network.
+  cost of one default network;
+* ``EMA of the weights``: the returned network holds an exponential moving
+  average (decay 0.98 per step) of the weights over training (the
+  :class:`WeightEMA` callback below);
+* ``arcsinh of the instance features``: ``BagTransformer(FunctionTransformer(np.arcsinh))``
+  in front, which compresses the +-300 range of the MUSK features without
+  fitting anything;
+* ``weight_decay=1e-2, dropout=0.25``: stronger regularisation of both kinds.
 
 Usage::
 
@@ -37,8 +44,10 @@ import sys
 import time
 
 import numpy as np
+import torch
 from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
+from skorch.callbacks import Callback
 
 from skstruct import MILConveyance
 from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
@@ -51,6 +60,32 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 SMALL = dict(hidden_layer_sizes=(128, 64), attention_size=64, instance_head_sizes=())
 # Three of these cost about as much as one default network (512-512, head 512).
 MEDIUM = dict(hidden_layer_sizes=(256, 256), attention_size=128, instance_head_sizes=(256,))
+
+
+class WeightEMA(Callback):
+    """Replace the trained weights by their exponential moving average over the steps.
+
+    After every training step ``ema = decay * ema + (1 - decay) * weights``
+    (parameters only; the network has no buffers); at the end of training the
+    average is copied into the network, so ``predict`` uses it.
+    """
+
+    def __init__(self, decay=0.98):
+        self.decay = decay
+
+    def on_train_begin(self, net, **kwargs):
+        self.average_ = [p.detach().clone() for p in net.module_.parameters()]
+
+    def on_batch_end(self, net, training=False, **kwargs):
+        if training:
+            with torch.no_grad():
+                for avg, p in zip(self.average_, net.module_.parameters()):
+                    avg.lerp_(p, 1.0 - self.decay)
+
+    def on_train_end(self, net, **kwargs):
+        with torch.no_grad():
+            for avg, p in zip(self.average_, net.module_.parameters()):
+                p.copy_(avg)
 
 
 def levers(threads):
@@ -72,6 +107,13 @@ def levers(threads):
         "n_estimators=5 small networks, instance_weight=0": MILConveyance(
             n_estimators=5, instance_weight=0.0, **SMALL, **common
         ),
+        "EMA of the weights (decay 0.98 per step)": MILConveyance(
+            callbacks=[WeightEMA(0.98)], **common
+        ),
+        "arcsinh of the instance features": make_pipeline(
+            BagTransformer(FunctionTransformer(np.arcsinh)), MILConveyance(**common)
+        ),
+        "weight_decay=1e-2, dropout=0.25": MILConveyance(weight_decay=1e-2, dropout=0.25, **common),
     }
 
 
