@@ -107,3 +107,19 @@ def test_forward_leaves_autograd_and_training_working(data):
     before = est.predict_proba(X)
     est.fit(X, y)  # trains again after an inference pass
     assert not np.array_equal(before, est.predict_proba(X))
+
+
+@pytest.mark.parametrize("n_classes", [2, 10, 15, 16, 40])
+def test_probabilities_equal_a_float64_softmax(n_classes):
+    """Check _proba_from_logits on both of its paths (< 16 classes: three passes; else torch.softmax)."""
+    est = CrossEntropyClassifier()
+    rng = np.random.RandomState(n_classes)
+    logits = rng.randn(300, n_classes) * np.array([[1.0], [30.0], [1e4]]).repeat(100, axis=0)
+    logits[0] = 0.0  # a uniform row
+    logits[1, 1:] = -np.inf  # one possible class
+    proba = est._proba_from_logits(torch.as_tensor(logits, dtype=torch.float32))
+    ref = torch.softmax(torch.as_tensor(logits, dtype=torch.float32).double(), dim=1).numpy()
+    assert proba.dtype == np.float64 and proba.shape == logits.shape
+    np.testing.assert_allclose(proba, ref, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(proba[1], np.eye(n_classes)[0])
