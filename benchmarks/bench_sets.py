@@ -71,6 +71,7 @@ import copy
 import json
 import os
 import platform
+import sys
 import time
 from pathlib import Path
 
@@ -336,8 +337,6 @@ def markdown_table(path, level):
 
 def _command_line(argv):
     """The command as it was run: OMP_NUM_THREADS and the niceness when set."""
-    import sys
-
     parts = []
     if os.environ.get("OMP_NUM_THREADS"):
         parts.append(f"OMP_NUM_THREADS={os.environ['OMP_NUM_THREADS']}")

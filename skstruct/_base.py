@@ -798,10 +798,11 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         """The one place where logits become probabilities (softmax)."""
         logits = logits.detach().float()
         if logits.ndim == 2 and logits.shape[1] < 16:
-            # torch's CPU softmax vectorises along the class axis and is 3 to
-            # 4 times slower than these three passes when a row has fewer
-            # than 16 classes (benchmarks/bench_training.py, part 4); same
-            # formula, exp(z - max z) / sum.
+            # torch's CPU softmax vectorises along the class axis and is
+            # several times slower than these three passes when a row has
+            # fewer than 16 classes (18 against 2 ms for 32,000 x 10 logits,
+            # one thread; benchmarks/README.md, "predict_proba throughput");
+            # same formula, exp(z - max z) / sum.
             proba = logits - logits.amax(dim=1, keepdim=True)
             proba = proba.exp_().numpy().astype(np.float64)
         else:
