@@ -150,3 +150,27 @@ def test_bad_n_estimators(bad):
     bags, y = _bags(4)
     with pytest.raises((ValueError, TypeError), match="n_estimators"):
         MILConveyance(n_estimators=bad, **FAST).fit(bags, y)
+
+
+@pytest.mark.parametrize("scale", [1e-3, 10.0])
+def test_single_network_clipping_equals_clip_grad_norm(scale):
+    """Check that one network's clipping is torch's clip_grad_norm_, below and above the limit."""
+    torch.manual_seed(3)
+    net = GatedAttentionMIL(4, hidden_layer_sizes=(6,), attention_size=3)
+    params = list(net.parameters())
+    grads = [torch.randn_like(p) * scale for p in params]
+    grads[-1] = None  # a parameter without a gradient is skipped
+    for p, g in zip(params, grads):
+        p.grad = None if g is None else g.clone()
+    clip = _GradientNormClipping(1.0)
+    clip.on_train_begin(type("Net", (), {"module_": net})())
+    clip.on_grad_computed(None)
+    ours = [p.grad for p in params]
+    for p, g in zip(params, grads):
+        p.grad = None if g is None else g.clone()
+    torch.nn.utils.clip_grad_norm_(params, 1.0)
+    for a, b in zip(ours, (p.grad for p in params)):
+        if b is None:
+            assert a is None
+        else:
+            torch.testing.assert_close(a, b, rtol=1e-6, atol=0)
