@@ -24,7 +24,6 @@ prints bag accuracy (%) per data set.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -36,7 +35,9 @@ from sklearn.svm import SVC
 from sklearn.utils.multiclass import unique_labels
 
 from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
-from skstruct.reproduce import benchmark_folds, honest_scores
+from skstruct.reproduce import benchmark_folds
+
+from _mil_common import honest_accuracy, write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GAMMAS = (0.25, 0.5, 1.0, 2.0, 4.0)  # times 1 / n_features (instances standardised)
@@ -170,14 +171,13 @@ def main():
         data = load_mil_benchmark(name)
         folds, how = benchmark_folds(data, repetitions=args.repetitions)
         t0 = time.perf_counter()
-        honest = [float(v) for v in honest_scores(SetKernelSVC(), data, folds, n_jobs=args.n_jobs)["test_score"]]
+        honest, mean, std, per_rep = honest_accuracy(
+            SetKernelSVC(), data, folds, args.repetitions, args.n_jobs)
         grid = test_fold_grid(data, folds)
         best_setting = max(grid, key=lambda k: np.mean(grid[k]))
-        per_rep = np.asarray(honest).reshape(args.repetitions, -1).mean(1)
         results["datasets"][name] = dict(
-            folds=how, honest=honest, honest_mean=100 * float(np.mean(honest)),
-            honest_std=100 * float(np.std(honest)),
-            honest_repetition_means=[100 * float(v) for v in per_rep],
+            folds=how, honest=honest, honest_mean=mean, honest_std=std,
+            honest_repetition_means=per_rep,
             chosen_on_test_setting=best_setting,
             chosen_on_test_mean=100 * float(np.mean(grid[best_setting])),
             grid_means={k: 100 * float(np.mean(v)) for k, v in grid.items()},
@@ -188,9 +188,7 @@ def main():
               f"one setting chosen on the test folds {r['chosen_on_test_mean']:5.1f} "
               f"({best_setting}; {r['wall_seconds']:.0f} s)", flush=True)
         results["wall_seconds"] = time.perf_counter() - start
-        os.makedirs(os.path.dirname(args.output), exist_ok=True)
-        with open(args.output, "w") as fh:
-            json.dump(results, fh, indent=1)
+        write_results(results, args.output)
     print(f"\n{results['wall_seconds']:.0f} s; written to {args.output}")
 
 

@@ -38,7 +38,6 @@ prints bag accuracy (%) per lever and data set, mean over folds.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -53,6 +52,8 @@ from skstruct import MILConveyance
 from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
 from skstruct.preprocessing import BagTransformer
 from skstruct.reproduce import benchmark_folds, honest_scores
+
+from _mil_common import write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The member size of the ensemble levers: about a tenth of the default
@@ -117,12 +118,6 @@ def levers(threads):
     }
 
 
-def _write(results, path):
-    os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path, "w") as fh:
-        json.dump(results, fh, indent=1)
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--datasets", nargs="+", default=list(MIL_BENCHMARKS))
@@ -162,7 +157,7 @@ def main():
                   f"({per_set[name]['wall_seconds']:.0f} s)", flush=True)
             results["levers"][lever] = per_set
             results["wall_seconds"] = time.perf_counter() - start
-            _write(results, args.output)  # after every data set: a stopped run keeps its part
+            write_results(results, args.output)  # after every data set: a stopped run keeps its part
     print()
     print("| lever | " + " | ".join(n.upper() for n in args.datasets) + " |")
     print("|---|" + "---|" * len(args.datasets))

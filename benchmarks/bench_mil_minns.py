@@ -39,7 +39,6 @@ figure.
 """
 
 import argparse
-import json
 import os
 import sys
 import time
@@ -51,7 +50,9 @@ from sklearn.utils.multiclass import unique_labels
 from torch import nn
 
 from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
-from skstruct.reproduce import benchmark_folds, honest_scores
+from skstruct.reproduce import benchmark_folds
+
+from _mil_common import honest_accuracy, write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = ("mi-Net", "MI-Net", "MI-Net DS", "MI-Net RC")
@@ -183,13 +184,10 @@ def main():
             data = load_mil_benchmark(name)
             folds, how = benchmark_folds(data, repetitions=args.repetitions)
             t0 = time.perf_counter()
-            scores = [float(v) for v in honest_scores(
-                MINNClassifier(variant), data, folds, n_jobs=args.n_jobs)["test_score"]]
-            per_rep = np.asarray(scores).reshape(args.repetitions, -1).mean(1)
-            row = dict(folds=how, honest=scores, mean=100 * float(np.mean(scores)),
-                       std=100 * float(np.std(scores)),
-                       repetition_means=[100 * float(v) for v in per_rep],
-                       se_of_mean=100 * float(per_rep.std(ddof=1) / np.sqrt(len(per_rep)))
+            scores, mean, std, per_rep = honest_accuracy(
+                MINNClassifier(variant), data, folds, args.repetitions, args.n_jobs)
+            row = dict(folds=how, honest=scores, mean=mean, std=std, repetition_means=per_rep,
+                       se_of_mean=float(np.std(per_rep, ddof=1) / np.sqrt(len(per_rep)))
                        if len(per_rep) > 1 else None,
                        published=PUBLISHED[variant].get(name),
                        wall_seconds=time.perf_counter() - t0)
@@ -197,9 +195,7 @@ def main():
             print(f"{variant:10s} {name:8s} honest {row['mean']:5.1f} +- {row['std']:4.1f} "
                   f"(published {row['published']}; {row['wall_seconds']:.0f} s)", flush=True)
             results["wall_seconds"] = time.perf_counter() - start
-            os.makedirs(os.path.dirname(args.output), exist_ok=True)
-            with open(args.output, "w") as fh:
-                json.dump(results, fh, indent=1)
+            write_results(results, args.output)
     print(f"\n{results['wall_seconds']:.0f} s; written to {args.output}")
 
 

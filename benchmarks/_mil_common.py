@@ -1,0 +1,29 @@
+"""Pieces shared by the MIL benchmark scripts (run as ``python benchmarks/<script>.py``)."""
+
+import json
+import os
+
+import numpy as np
+
+from skstruct.reproduce import honest_scores
+
+
+def honest_accuracy(estimator, data, folds, repetitions, n_jobs):
+    """Honest accuracy of ``estimator`` on ``folds``, per fold and summarised.
+
+    Returns ``(scores, mean, std, repetition_means)``: the test accuracy of
+    every fold (from :func:`skstruct.reproduce.honest_scores`, i.e. sklearn's
+    ``cross_validate``), and their mean, standard deviation and per-repetition
+    means in %. ``folds`` holds ``repetitions`` blocks of equally many folds.
+    """
+    scores = [float(v) for v in honest_scores(estimator, data, folds, n_jobs=n_jobs)["test_score"]]
+    per_rep = np.asarray(scores).reshape(repetitions, -1).mean(1)
+    return (scores, 100 * float(np.mean(scores)), 100 * float(np.std(scores)),
+            [100 * float(v) for v in per_rep])
+
+
+def write_results(results, path):
+    """Write ``results`` as JSON to ``path``, creating its folder."""
+    os.makedirs(os.path.dirname(path) or ".", exist_ok=True)
+    with open(path, "w") as fh:
+        json.dump(results, fh, indent=1)
