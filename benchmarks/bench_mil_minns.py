@@ -65,12 +65,34 @@ PUBLISHED = {
 }
 
 
-class _MINN(nn.Module):
-    """One network of the family; ``forward(bag)`` returns the bag's score in (0, 1)."""
+class _GatedAttentionPool(nn.Module):
+    """Gated attention pooling of a bag's instance features (Ilse et al. 2018)."""
 
-    def __init__(self, variant, n_features):
+    def __init__(self, width, attention_size):
+        super().__init__()
+        self.V = nn.Linear(width, attention_size)
+        self.U = nn.Linear(width, attention_size)
+        self.w = nn.Linear(attention_size, 1, bias=False)
+
+    def forward(self, h):  # (n_instances, width) -> (width,)
+        scores = self.w(torch.tanh(self.V(h)) * torch.sigmoid(self.U(h)))
+        return (torch.softmax(scores, 0) * h).sum(0)
+
+
+class _MINN(nn.Module):
+    """One network of the family; ``forward(bag)`` returns the bag's score in (0, 1).
+
+    ``init='torch'`` keeps PyTorch's default initialisation in place of
+    Glorot / zero biases, and ``pooling='attention'`` (MI-Net only) replaces
+    the max over the instances by gated attention: the two choices that
+    ``MILConveyance``'s network makes differently (used by
+    ``bench_mil_minn_ablation.py``).
+    """
+
+    def __init__(self, variant, n_features, init="glorot", pooling="max"):
         super().__init__()
         self.variant = variant
+        self.pooling = pooling
         widths = (128, 128, 128) if variant == "MI-Net RC" else (256, 128, 64)
         sizes = (n_features, *widths)
         self.body = nn.ModuleList(nn.Linear(a, b) for a, b in zip(sizes, sizes[1:]))
@@ -79,10 +101,15 @@ class _MINN(nn.Module):
             self.heads = nn.ModuleList(nn.Linear(w, 1) for w in widths)
         else:
             self.heads = nn.ModuleList([nn.Linear(widths[-1], 1)])
+        if pooling == "attention":
+            if variant != "MI-Net":
+                raise ValueError(f"pooling='attention' is for MI-Net only, got variant={variant!r}.")
+            self.attention = _GatedAttentionPool(widths[-1], 128)
         for module in self.modules():
-            if isinstance(module, nn.Linear):
+            if isinstance(module, nn.Linear) and init == "glorot":
                 nn.init.xavier_uniform_(module.weight)
-                nn.init.zeros_(module.bias)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
 
     def forward(self, bag):
         layers, h = [], bag
@@ -92,7 +119,9 @@ class _MINN(nn.Module):
         if self.variant == "mi-Net":  # instance scores, then the max over the bag
             return torch.sigmoid(self.heads[0](self.drop[2](layers[2]))).amax(0)[0]
         if self.variant == "MI-Net":  # features max-pooled over the bag, then a score
-            return torch.sigmoid(self.heads[0](self.drop[2](layers[2]).amax(0)))[0]
+            h = self.drop[2](layers[2])
+            pooled = self.attention(h) if self.pooling == "attention" else h.amax(0)
+            return torch.sigmoid(self.heads[0](pooled))[0]
         pooled = [drop(h).amax(0) for drop, h in zip(self.drop, layers)]
         if self.variant == "MI-Net DS":  # one score per layer, averaged
             return torch.stack([torch.sigmoid(head(p))[0] for head, p in zip(self.heads, pooled)]).mean()
@@ -110,14 +139,33 @@ class MINNClassifier(ClassifierMixin, BaseEstimator):
     l2 : float, default=5e-3
         Keras-style L2 penalty ``l2 * sum(W**2)`` on every weight matrix.
     random_state : int, default=0
+    max_grad_norm : float or None, default=None
+        Clip the gradient norm of every step to this (``MILConveyance``
+        clips at 1.0; the published networks do not clip).
+    init : {'glorot', 'torch'}, default='glorot'
+    pooling : {'max', 'attention'}, default='max'
+        See :class:`_MINN`.
+    optimizer : {'sgd', 'adam'}, default='sgd'
+        ``'adam'`` trains as ``MILConveyance``'s defaults do (Adam, weight
+        decay 1e-4 on every parameter, no learning-rate decay) at ``lr``.
+    standardize : bool, default=True
+        Standardise the instance features on the training instances
+        (``MILConveyance`` uses them as given).
     """
 
-    def __init__(self, variant="mi-Net", epochs=50, lr=5e-4, l2=5e-3, random_state=0):
+    def __init__(self, variant="mi-Net", epochs=50, lr=5e-4, l2=5e-3, random_state=0,
+                 max_grad_norm=None, init="glorot", pooling="max", optimizer="sgd",
+                 standardize=True):
         self.variant = variant
         self.epochs = epochs
         self.lr = lr
         self.l2 = l2
         self.random_state = random_state
+        self.max_grad_norm = max_grad_norm
+        self.init = init
+        self.pooling = pooling
+        self.optimizer = optimizer
+        self.standardize = standardize
 
     def _tensors(self, bags):
         return [torch.as_tensor((np.asarray(b, dtype=np.float64) - self.mean_) / self.scale_,
@@ -130,20 +178,28 @@ class MINNClassifier(ClassifierMixin, BaseEstimator):
         if len(self.classes_) != 2:
             raise ValueError(f"MINNClassifier is binary, got classes {self.classes_}.")
         instances = np.concatenate([np.asarray(b, dtype=np.float64) for b in bags])
-        self.mean_ = instances.mean(0)
-        self.scale_ = instances.std(0) + 1e-6
+        if self.standardize:
+            self.mean_ = instances.mean(0)
+            self.scale_ = instances.std(0) + 1e-6
+        else:
+            self.mean_ = np.zeros(instances.shape[1])
+            self.scale_ = np.ones(instances.shape[1])
         x = self._tensors(bags)
         target = torch.as_tensor(y == self.classes_[1], dtype=torch.float32)
         torch.manual_seed(self.random_state)
         rng = np.random.RandomState(self.random_state)
-        self.net_ = net = _MINN(self.variant, instances.shape[1])
+        self.net_ = net = _MINN(self.variant, instances.shape[1], self.init, self.pooling)
         weights = [p for name, p in net.named_parameters() if name.endswith("weight")]
         biases = [p for name, p in net.named_parameters() if name.endswith("bias")]
-        # l2 * sum(W^2) in the loss adds 2 * l2 * W to the gradient: weight decay 2 * l2.
-        optimizer = torch.optim.SGD([{"params": weights, "weight_decay": 2 * self.l2},
-                                     {"params": biases, "weight_decay": 0.0}],
-                                    lr=self.lr, momentum=0.9, nesterov=True)
-        schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1.0 / (1.0 + 1e-4 * t))
+        if self.optimizer == "adam":
+            optimizer = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=1e-4)
+            schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1.0)
+        else:
+            # l2 * sum(W^2) in the loss adds 2 * l2 * W to the gradient: weight decay 2 * l2.
+            optimizer = torch.optim.SGD([{"params": weights, "weight_decay": 2 * self.l2},
+                                         {"params": biases, "weight_decay": 0.0}],
+                                        lr=self.lr, momentum=0.9, nesterov=True)
+            schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda t: 1.0 / (1.0 + 1e-4 * t))
         eps = 1e-7  # Keras clips the score to [eps, 1 - eps] in its binary cross-entropy
         net.train()
         for _ in range(self.epochs):
@@ -152,6 +208,8 @@ class MINNClassifier(ClassifierMixin, BaseEstimator):
                 loss = -(target[i] * torch.log(score) + (1 - target[i]) * torch.log1p(-score))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if self.max_grad_norm is not None:
+                    torch.nn.utils.clip_grad_norm_(net.parameters(), self.max_grad_norm)
                 optimizer.step()
                 schedule.step()
         return self
