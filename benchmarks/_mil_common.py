@@ -2,6 +2,7 @@
 
 import json
 import os
+import sys
 
 import numpy as np
 
@@ -20,6 +21,13 @@ def honest_accuracy(estimator, data, folds, repetitions, n_jobs):
     per_rep = np.asarray(scores).reshape(repetitions, -1).mean(1)
     return (scores, 100 * float(np.mean(scores)), 100 * float(np.std(scores)),
             [100 * float(v) for v in per_rep])
+
+
+def run_header(**fields):
+    """The head of a results file: the command line, the machine's load, then ``fields``."""
+    return {"command": "python " + " ".join(sys.argv),
+            "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start",
+            **fields}
 
 
 def write_results(results, path):

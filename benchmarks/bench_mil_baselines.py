@@ -25,7 +25,6 @@ prints bag accuracy (%) per data set.
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
@@ -37,7 +36,7 @@ from sklearn.utils.multiclass import unique_labels
 from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
 from skstruct.reproduce import benchmark_folds
 
-from _mil_common import honest_accuracy, write_results
+from _mil_common import honest_accuracy, run_header, write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GAMMAS = (0.25, 0.5, 1.0, 2.0, 4.0)  # times 1 / n_features (instances standardised)
@@ -162,10 +161,9 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--output", default=os.path.join(HERE, "results_committed", "mil_baselines.json"))
     args = parser.parse_args()
-    results = {"command": "python " + " ".join(sys.argv), "repetitions": args.repetitions,
-               "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start",
-               "method": "set-kernel SVM (mean RBF over instance pairs, normalised)",
-               "datasets": {}}
+    results = run_header(repetitions=args.repetitions,
+                         method="set-kernel SVM (mean RBF over instance pairs, normalised)",
+                         datasets={})
     start = time.perf_counter()
     for name in args.datasets:
         data = load_mil_benchmark(name)

@@ -43,7 +43,6 @@ prints bag accuracy (%) per lever and data set, mean over folds.
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
@@ -57,7 +56,7 @@ from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
 from skstruct.preprocessing import BagTransformer
 from skstruct.reproduce import benchmark_folds, honest_scores
 
-from _mil_common import write_results
+from _mil_common import run_header, write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The member size of the ensemble levers: about a tenth of the default
@@ -160,9 +159,7 @@ def main():
     unknown = [k for k in chosen if k not in table]
     if unknown:
         raise SystemExit(f"unknown lever(s) {unknown}; choose from {list(table)}")
-    results = {"command": "python " + " ".join(sys.argv), "repetitions": args.repetitions,
-               "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start",
-               "levers": {}}
+    results = run_header(repetitions=args.repetitions, levers={})
     start = time.perf_counter()
     for lever in chosen:
         per_set = {}

@@ -33,7 +33,6 @@ paired difference from MI-Net as published (± standard error over folds).
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
@@ -41,7 +40,7 @@ import numpy as np
 from skstruct.datasets import load_mil_benchmark
 from skstruct.reproduce import benchmark_folds
 
-from _mil_common import honest_accuracy, write_results
+from _mil_common import honest_accuracy, run_header, write_results
 from bench_mil_minns import MINNClassifier
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -65,10 +64,9 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--output", default=os.path.join(HERE, "results_committed", "mil_minn_ablation.json"))
     args = parser.parse_args()
-    results = {"command": "python " + " ".join(sys.argv), "repetitions": args.repetitions,
-               "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start",
-               "protocol": "sklearn cross_validate on the stored folds; last of 50 epochs",
-               "steps": {k: STEPS[k] for k in args.steps}, "results": {}}
+    results = run_header(repetitions=args.repetitions,
+                         protocol="sklearn cross_validate on the stored folds; last of 50 epochs",
+                         steps={k: STEPS[k] for k in args.steps}, results={})
     start = time.perf_counter()
     for name in args.datasets:
         data = load_mil_benchmark(name)

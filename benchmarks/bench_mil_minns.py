@@ -40,7 +40,6 @@ figure.
 
 import argparse
 import os
-import sys
 import time
 
 import numpy as np
@@ -52,7 +51,7 @@ from torch import nn
 from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
 from skstruct.reproduce import benchmark_folds
 
-from _mil_common import honest_accuracy, write_results
+from _mil_common import honest_accuracy, run_header, write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = ("mi-Net", "MI-Net", "MI-Net DS", "MI-Net RC")
@@ -231,11 +230,10 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--output", default=os.path.join(HERE, "results_committed", "mil_minns_5x10.json"))
     args = parser.parse_args()
-    results = {"command": "python " + " ".join(sys.argv), "repetitions": args.repetitions,
-               "machine": f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at start",
-               "protocol": "sklearn cross_validate on the stored folds; last epoch; "
-                           "standardisation fitted on the training instances",
-               "published": PUBLISHED, "results": {}}
+    results = run_header(repetitions=args.repetitions,
+                         protocol="sklearn cross_validate on the stored folds; last epoch; "
+                                  "standardisation fitted on the training instances",
+                         published=PUBLISHED, results={})
     start = time.perf_counter()
     for variant in args.variants:
         for name in args.datasets:
