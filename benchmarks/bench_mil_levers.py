@@ -56,7 +56,7 @@ from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
 from skstruct.preprocessing import BagTransformer
 from skstruct.reproduce import benchmark_folds, honest_scores
 
-from _mil_common import run_header, write_results
+from _mil_common import glorot_init_, run_header, write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 # The member size of the ensemble levers: about a tenth of the default
@@ -101,13 +101,7 @@ class GlorotMILConveyance(MILConveyance):
     """
 
     def _make_module(self, n_features, example):
-        module = super()._make_module(n_features, example)
-        for layer in module.modules():
-            if isinstance(layer, torch.nn.Linear):
-                torch.nn.init.xavier_uniform_(layer.weight)
-                if layer.bias is not None:
-                    torch.nn.init.zeros_(layer.bias)
-        return module
+        return glorot_init_(super()._make_module(n_features, example))
 
 
 def levers(threads):

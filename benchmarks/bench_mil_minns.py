@@ -51,7 +51,7 @@ from torch import nn
 from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
 from skstruct.reproduce import benchmark_folds
 
-from _mil_common import honest_accuracy, run_header, write_results
+from _mil_common import glorot_init_, honest_accuracy, run_header, write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = ("mi-Net", "MI-Net", "MI-Net DS", "MI-Net RC")
@@ -104,11 +104,8 @@ class _MINN(nn.Module):
             if variant != "MI-Net":
                 raise ValueError(f"pooling='attention' is for MI-Net only, got variant={variant!r}.")
             self.attention = _GatedAttentionPool(widths[-1], 128)
-        for module in self.modules():
-            if isinstance(module, nn.Linear) and init == "glorot":
-                nn.init.xavier_uniform_(module.weight)
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
+        if init == "glorot":
+            glorot_init_(self)
 
     def forward(self, bag):
         layers, h = [], bag
