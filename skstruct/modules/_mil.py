@@ -35,7 +35,15 @@ class GatedAttentionMIL(nn.Module):
         Non-linearity of the MLP body and of the instance head.
     dropout : float, default=0.1
         Dropout on the gated attention features (before the attention
-        scores), as in the reference implementation of the Conveyance paper.
+        scores), as in the reference implementation of the Conveyance paper;
+        with ``pooling='max'``, dropout on the instance features before the
+        max (as in MI-Net).
+    pooling : {'attention', 'max'}, default='attention'
+        How the bag representation is formed from the instance features
+        ``h_k``: ``'attention'``, the gated attention mean ``sum_k a_k h_k``;
+        ``'max'``, the feature-wise maximum ``max_k h_k`` over the bag's real
+        instances (MI-Net, Wang et al. 2018), which has no attention
+        parameters (``attention_size`` is then unused).
     backbone : torch.nn.Module or None, default=None
         A user network mapping ``(n_instances, n_features)`` to
         ``(n_instances, backbone_width)``; replaces the MLP body.
@@ -55,10 +63,17 @@ class GatedAttentionMIL(nn.Module):
     bags: padded instances are dropped before the body, the attention
     softmax is masked, and nothing loops over bags in Python.
 
+    With ``pooling='max'`` the returned "attention" of instance ``k`` is the
+    share of the pooled features that it supplies, ``#{j : k = argmax_i
+    h_ij} / width``: it also sums to one over the bag's real instances and
+    is zero at padded positions.
+
     References
     ----------
     .. [1] Ilse, Tomczak and Welling, "Attention-based deep multiple instance
        learning", ICML 2018, arXiv:1802.04712.
+    .. [2] Wang, Yan, Tang, Bai and Liu, "Revisiting multiple instance neural
+       networks", Pattern Recognition 74 (2018), arXiv:1610.02501.
 
     Examples
     --------
@@ -85,10 +100,15 @@ class GatedAttentionMIL(nn.Module):
         instance_head_sizes=(512,),
         activation="relu",
         dropout=0.1,
+        pooling="attention",
         backbone=None,
         backbone_width=None,
     ):
         super().__init__()
+        if pooling not in ("attention", "max"):
+            raise ValueError(
+                f"pooling must be 'attention' or 'max', got {pooling!r}."
+            )
         act = activation_class(activation)
         if backbone is None:
             self.body = MLP(n_features, tuple(hidden_layer_sizes), activation=activation)
@@ -104,11 +124,15 @@ class GatedAttentionMIL(nn.Module):
         self.n_features = int(n_features)
         self.n_classes = int(n_classes)
         self.width = width
+        self.pooling = pooling
         self.attention_size = int(attention_size)
-        self.attention_V = nn.Linear(width, self.attention_size)
-        self.attention_U = nn.Linear(width, self.attention_size)
-        self.attention_dropout = nn.Dropout(dropout)
-        self.attention_w = nn.Linear(self.attention_size, 1, bias=False)
+        if pooling == "attention":
+            self.attention_V = nn.Linear(width, self.attention_size)
+            self.attention_U = nn.Linear(width, self.attention_size)
+            self.attention_dropout = nn.Dropout(dropout)
+            self.attention_w = nn.Linear(self.attention_size, 1, bias=False)
+        else:
+            self.feature_dropout = nn.Dropout(dropout)
         self.bag_head = nn.Linear(width, self.n_classes)
         layers = []
         in_width = width
@@ -119,7 +143,7 @@ class GatedAttentionMIL(nn.Module):
         self.instance_head = nn.Sequential(*layers)
 
     def extra_repr(self):
-        return f"n_features={self.n_features}, n_classes={self.n_classes}"
+        return f"n_features={self.n_features}, n_classes={self.n_classes}, pooling={self.pooling!r}"
 
     def forward(self, bags, padding_mask=None):
         """Logits of a padded batch of bags.
@@ -153,6 +177,8 @@ class GatedAttentionMIL(nn.Module):
                 f"{tuple(bags.shape)}."
             )
         n_bags, n_max, _ = bags.shape
+        if self.pooling == "max":
+            return self._forward_max(bags, padding_mask)
         if padding_mask is None or not bool(padding_mask.any()):
             # No padding (always the case for one bag per step): a plain
             # reshape, no gather or scatter.
@@ -166,22 +192,57 @@ class GatedAttentionMIL(nn.Module):
             # and the instance head; padded positions are filled in after.
             valid = ~padding_mask
             flat_hidden = self.body(bags[valid])
-            hidden = flat_hidden.new_zeros(n_bags, n_max, flat_hidden.shape[-1])
-            hidden = hidden.masked_scatter(valid[..., None], flat_hidden)
-            flat_scores = self._attention_scores(flat_hidden)
-            scores = flat_scores.new_full((n_bags, n_max), float("-inf"))
-            scores = scores.masked_scatter(valid, flat_scores)
-            flat_logits = self.instance_head(flat_hidden)
-            instance_logits = flat_logits.new_zeros(n_bags, n_max, self.n_classes)
-            instance_logits = instance_logits.masked_scatter(valid[..., None], flat_logits)
+            hidden = self._scatter(flat_hidden, valid, 0.0)
+            scores = self._scatter(self._attention_scores(flat_hidden), valid, float("-inf"))
+            instance_logits = self._scatter(self.instance_head(flat_hidden), valid, 0.0)
         attention = torch.softmax(scores, dim=1)
         bag_repr = torch.bmm(attention.unsqueeze(1), hidden).squeeze(1)
         return self.bag_head(bag_repr), instance_logits, attention, padding_mask
+
+    def _forward_max(self, bags, padding_mask):
+        """MI-Net pooling: the feature-wise max of the (dropped-out) instance features."""
+        n_bags, n_max, _ = bags.shape
+        if padding_mask is None:
+            padding_mask = torch.zeros(n_bags, n_max, dtype=torch.bool, device=bags.device)
+        valid = ~padding_mask
+        flat_hidden = self.feature_dropout(self.body(bags[valid]))
+        hidden = self._scatter(flat_hidden, valid, float("-inf"))
+        bag_repr, winner = hidden.max(dim=1)  # (n_bags, width): value and instance index
+        instance_logits = self._scatter(self.instance_head(flat_hidden), valid, 0.0)
+        # Share of the pooled features each instance supplies (sums to one per bag).
+        share = torch.zeros(n_bags, n_max, dtype=bag_repr.dtype, device=bags.device)
+        share = share.scatter_add_(1, winner, torch.ones_like(bag_repr)) / bag_repr.shape[1]
+        return self.bag_head(bag_repr), instance_logits, share, padding_mask
+
+    @staticmethod
+    def _scatter(flat, valid, fill):
+        """Rows of ``flat`` (one per real instance) into a padded ``(n_bags, n_max, ...)`` tensor."""
+        out = flat.new_full((*valid.shape, *flat.shape[1:]), fill)
+        mask = valid.reshape(*valid.shape, *([1] * (flat.ndim - 1)))
+        return out.masked_scatter(mask, flat)
 
     def _attention_scores(self, hidden):
         """Gated attention scores ``w^T (tanh(V h) * sigmoid(U h))``, shape ``hidden.shape[:-1]``."""
         gated = torch.tanh(self.attention_V(hidden)) * torch.sigmoid(self.attention_U(hidden))
         return self.attention_w(self.attention_dropout(gated)).squeeze(-1)
+
+
+def glorot_init_(network):
+    """Glorot (Xavier) uniform weights and zero biases for every linear layer of ``network``.
+
+    ``U(-b, b)`` with ``b = sqrt(6 / (fan_in + fan_out))`` (Glorot and Bengio,
+    2010; Keras' default, used by the MI-Net family), for
+    :class:`torch.nn.Linear` layers and each member of a batched ensemble
+    layer alike. Returns ``network``.
+    """
+    with torch.no_grad():
+        for layer in network.modules():
+            if isinstance(layer, (nn.Linear, _MemberLinear)):
+                bound = (6.0 / (layer.in_features + layer.out_features)) ** 0.5
+                layer.weight.uniform_(-bound, bound)
+                if layer.bias is not None:
+                    layer.bias.zero_()
+    return network
 
 
 class _MemberLinear(nn.Module):

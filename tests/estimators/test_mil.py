@@ -302,6 +302,94 @@ def test_user_backbone_is_copied_and_used():
         assert torch.equal(p, q)
 
 
+def test_max_pooling_is_the_feature_wise_max_over_real_instances():
+    """Check pooling='max' against a per-bag loop, with padding, and its attention shares."""
+    torch.manual_seed(0)
+    net = GatedAttentionMIL(4, hidden_layer_sizes=(6,), instance_head_sizes=(), pooling="max").eval()
+    assert not hasattr(net, "attention_V")  # no attention parameters to train
+    bags = torch.randn(3, 4, 4, dtype=torch.float64)
+    net = net.double()
+    mask = torch.tensor([[False, False, True, True], [False] * 4, [False, True, True, True]])
+    bag_logits, instance_logits, share, echoed = net(bags, mask)
+    assert torch.equal(echoed, mask)
+    for b in range(3):
+        real = bags[b][~mask[b]]
+        hidden = net.body(real)
+        torch.testing.assert_close(bag_logits[b], net.bag_head(hidden.max(0).values))
+        torch.testing.assert_close(instance_logits[b][~mask[b]], net.instance_head(hidden))
+        expected = torch.bincount(hidden.argmax(0), minlength=len(real)).double() / hidden.shape[1]
+        torch.testing.assert_close(share[b][~mask[b]], expected)
+    assert (share[mask] == 0).all() and (instance_logits[mask] == 0).all()
+    torch.testing.assert_close(share.sum(1), torch.ones(3, dtype=torch.float64))
+    # The bag logits depend on an instance only through the features it wins.
+    bags.requires_grad_(True)
+    net(bags, mask)[0].sum().backward()
+    supplies = share.detach() > 0
+    assert (bags.grad[~supplies] == 0).all()
+    assert (bags.grad[supplies].abs().sum(-1) > 0).all()
+
+
+def test_max_pooling_estimator_and_glorot_init():
+    """Check pooling='max' and weight_init='glorot' through fit, predictions and CV."""
+    bags, y = _synthetic_bags(4, n_bags=24)
+    clf = MILConveyance(pooling="max", weight_init="glorot", **FAST)
+    assert cross_val_score(clf, bags, y, cv=3).shape == (3,)
+    clf.fit(bags, y)
+    assert clf.net_.module_.pooling == "max"
+    weights = clf.attention_weights(bags)
+    assert all(np.isclose(w.sum(), 1.0) and (w >= 0).all() for w in weights)
+    # Padding at prediction (batch_size 1 vs 8) leaves the max-pooled outputs unchanged.
+    proba_4 = clf.predict_proba(bags)
+    clf.batch_size = 1
+    np.testing.assert_allclose(clf.predict_proba(bags), proba_4, rtol=1e-5, atol=1e-6)
+    for a, b in zip(clf.attention_weights(bags), weights):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_glorot_init_bounds_and_zero_biases():
+    """Check weight_init='glorot': U(-b, b), b = sqrt(6 / (fan_in + fan_out)), zero biases, user module too."""
+    bags, y = _synthetic_bags(5, n_bags=20)
+    backbone = nn.Sequential(nn.Linear(5, 300), nn.ReLU())
+    params = dict(FAST, max_epochs=1, lr=1e-12, optimizer="sgd", weight_decay=0.0)
+    for estimator in (MILConveyance(weight_init="glorot", **params),
+                      MILConveyance(module=backbone, weight_init="glorot", **params),
+                      MILConveyance(n_estimators=2, weight_init="glorot", **params)):
+        module = estimator.fit(bags, y).net_.module_
+        n_checked = 0
+        for layer in module.modules():
+            if hasattr(layer, "in_features") and hasattr(layer, "weight"):
+                bound = (6.0 / (layer.in_features + layer.out_features)) ** 0.5
+                w = layer.weight.detach()
+                assert w.abs().max() <= bound
+                if w.numel() >= 1000:  # PyTorch's default bound 1/sqrt(fan_in) is far smaller here
+                    assert w.abs().max() > 0.9 * bound
+                if layer.bias is not None:
+                    assert layer.bias.detach().abs().max() < 1e-9
+                n_checked += 1
+        assert n_checked >= 3
+    torch_init = MILConveyance(module=backbone, **params).fit(bags, y).net_.module_.body[0]
+    assert torch_init.bias.detach().abs().max() > 0
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(pooling="mean"), "pooling"),
+        (dict(weight_init="xavier"), "weight_init"),
+        (dict(pooling="max", n_estimators=2), "pooling='max' is available for one network only"),
+    ],
+)
+def test_bad_pooling_and_weight_init(params, match):
+    bags, y = _synthetic_bags(6, n_bags=8)
+    with pytest.raises(ValueError, match=match):
+        MILConveyance(**{**FAST, **params}).fit(bags, y)
+
+
+def test_network_bad_pooling():
+    with pytest.raises(ValueError, match="pooling must be 'attention' or 'max', got 'mean'"):
+        GatedAttentionMIL(3, pooling="mean")
+
+
 def test_no_clipping_and_no_instance_loss():
     """Check max_grad_norm=None and instance_weight=0 (plain attention MIL)."""
     bags, y = _synthetic_bags(3, n_bags=20)
