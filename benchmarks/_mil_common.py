@@ -5,7 +5,6 @@ import os
 import sys
 
 import numpy as np
-import torch
 
 from skstruct.reproduce import honest_scores
 
@@ -22,16 +21,6 @@ def honest_accuracy(estimator, data, folds, repetitions, n_jobs):
     per_rep = np.asarray(scores).reshape(repetitions, -1).mean(1)
     return (scores, 100 * float(np.mean(scores)), 100 * float(np.std(scores)),
             [100 * float(v) for v in per_rep])
-
-
-def glorot_init_(network):
-    """Glorot uniform weights and zero biases for every linear layer of ``network`` (Keras' default)."""
-    for layer in network.modules():
-        if isinstance(layer, torch.nn.Linear):
-            torch.nn.init.xavier_uniform_(layer.weight)
-            if layer.bias is not None:
-                torch.nn.init.zeros_(layer.bias)
-    return network
 
 
 def run_header(**fields):

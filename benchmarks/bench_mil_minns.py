@@ -49,9 +49,10 @@ from sklearn.utils.multiclass import unique_labels
 from torch import nn
 
 from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
+from skstruct.modules import glorot_init_
 from skstruct.reproduce import benchmark_folds
 
-from _mil_common import glorot_init_, honest_accuracy, run_header, write_results
+from _mil_common import honest_accuracy, run_header, write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 VARIANTS = ("mi-Net", "MI-Net", "MI-Net DS", "MI-Net RC")

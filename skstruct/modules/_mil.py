@@ -233,7 +233,28 @@ def glorot_init_(network):
     ``U(-b, b)`` with ``b = sqrt(6 / (fan_in + fan_out))`` (Glorot and Bengio,
     2010; Keras' default, used by the MI-Net family), for
     :class:`torch.nn.Linear` layers and each member of a batched ensemble
-    layer alike. Returns ``network``.
+    layer alike; :class:`~skstruct.MILConveyance` applies it with
+    ``weight_init='glorot'``.
+
+    Parameters
+    ----------
+    network : torch.nn.Module
+        Network whose linear layers are re-initialised in place.
+
+    Returns
+    -------
+    network : torch.nn.Module
+        The same network.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skstruct.modules import GatedAttentionMIL, glorot_init_
+    >>> net = glorot_init_(GatedAttentionMIL(4, hidden_layer_sizes=(8,)))
+    >>> bool(net.bag_head.bias.eq(0).all())
+    True
+    >>> bool(net.bag_head.weight.abs().max() <= (6 / (8 + 2)) ** 0.5)
+    True
     """
     with torch.no_grad():
         for layer in network.modules():
