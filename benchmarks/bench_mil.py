@@ -85,14 +85,14 @@ class ReferenceGatedAttentionMIL(nn.Module):
 
 def reference_conveyance(logits, target, off_diagonal, alpha=1.0, beta=1.0):
     """Conveyance loss written from the formula with masked log-sum-exps."""
-    rows = torch.arange(len(target))
+    rows = torch.arange(len(target), device=logits.device)
     n_classes = logits.shape[1]
     in_s = off_diagonal[:, target].T.clone()
     in_s[rows, target] = True
-    neg_inf = torch.tensor(float("-inf"))
+    neg_inf = float("-inf")
     lse_n = torch.logsumexp(logits.masked_fill(in_s, neg_inf), dim=1)
     lse_s = torch.logsumexp(logits.masked_fill(~in_s, neg_inf), dim=1)
-    is_t = torch.arange(n_classes)[None, :] == target[:, None]
+    is_t = torch.arange(n_classes, device=logits.device)[None, :] == target[:, None]
     lse_not_t = torch.logsumexp(logits.masked_fill(is_t, neg_inf), dim=1)
     z_t = logits[rows, target]
     terms = torch.stack(
@@ -112,17 +112,21 @@ def _evaluate(model, bags, labels):
     return correct / len(bags)
 
 
-def reference_fold(train_bags, train_y, test_bags, test_y, *, epochs, seed, dropout):
-    """One fold of the reference loop; returns (last-epoch acc, best-epoch acc)."""
+def reference_fold(train_bags, train_y, test_bags, test_y, *, epochs, seed, dropout,
+                   device="cpu"):
+    """One fold of the reference loop; returns (last-epoch acc, best-epoch acc).
+
+    On another device the bags are moved there once, before training.
+    """
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    train_bags = [torch.from_numpy(np.asarray(b, dtype=np.float32)) for b in train_bags]
-    test_bags = [torch.from_numpy(np.asarray(b, dtype=np.float32)) for b in test_bags]
+    train_bags = [torch.as_tensor(np.asarray(b, dtype=np.float32), device=device) for b in train_bags]
+    test_bags = [torch.as_tensor(np.asarray(b, dtype=np.float32), device=device) for b in test_bags]
     train_y, test_y = [int(v) for v in train_y], [int(v) for v in test_y]
-    model = ReferenceGatedAttentionMIL(train_bags[0].shape[1], dropout=dropout)
+    model = ReferenceGatedAttentionMIL(train_bags[0].shape[1], dropout=dropout).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, weight_decay=1e-4)
     bag_loss = nn.CrossEntropyLoss()
-    off_diagonal = torch.tensor([[False, True], [False, False]])
+    off_diagonal = torch.tensor([[False, True], [False, False]], device=device)
     order = list(range(len(train_bags)))
     best, acc = 0.0, 0.0
     for _ in range(epochs):
@@ -130,7 +134,7 @@ def reference_fold(train_bags, train_y, test_bags, test_y, *, epochs, seed, drop
         model.train()
         for i in order:
             x = train_bags[i]
-            y = torch.tensor(train_y[i], dtype=torch.long).unsqueeze(0)
+            y = torch.tensor(train_y[i], dtype=torch.long, device=device).unsqueeze(0)
             bag_logits, instance_logits = model(x)
             loss = bag_loss(bag_logits, y) + reference_conveyance(
                 instance_logits, y.expand(instance_logits.shape[0]), off_diagonal
@@ -233,11 +237,12 @@ def profile_step(args):
 # ----------------------------------------------------------------- skstruct
 
 
-def skstruct_fold(train_bags, train_y, test_bags, test_y, *, epochs, seed, dropout, batch_size, lr):
+def skstruct_fold(train_bags, train_y, test_bags, test_y, *, epochs, seed, dropout, batch_size, lr,
+                  device="cpu"):
     # The paper's reference setup (whatever MILConveyance's defaults are).
     est = MILWithTestCurve(**reference_params(
         "musk1", dropout=dropout, max_epochs=epochs, batch_size=batch_size, lr=lr,
-        random_state=seed,
+        random_state=seed, device=device,
     ))
     est._eval_set = (test_bags, test_y)
     est.fit(train_bags, train_y)
@@ -248,6 +253,8 @@ def skstruct_fold(train_bags, train_y, test_bags, test_y, *, epochs, seed, dropo
 def _timed(fn, **kwargs):
     wall, cpu = time.perf_counter(), time.process_time()
     last, best = fn(**kwargs)
+    if torch.device(kwargs.get("device", "cpu")).type == "cuda":
+        torch.cuda.synchronize()
     return dict(
         wall=time.perf_counter() - wall, cpu=time.process_time() - cpu, last=last, best=best
     )
@@ -260,6 +267,7 @@ def run_fold(name, fold, train, test, bags, y, args):
         epochs=args.epochs,
         seed=fold + 1,
         dropout=REFERENCE_DROPOUT.get(name, 0.1),
+        device=args.device,
     )
     runs = [("reference", lambda: _timed(reference_fold, **common))]
     for bs in args.batch_sizes:
@@ -288,6 +296,7 @@ def main(argv=None):
                         "python -m skstruct reproduce mil does)")
     parser.add_argument("--n-jobs", type=int, default=1, help="folds in parallel (1 thread each)")
     parser.add_argument("--data-home", default=None)
+    parser.add_argument("--device", default="cpu", help="torch device of both loops (e.g. cuda)")
     parser.add_argument("--output", default=os.path.join("benchmarks", "results", "bench_mil.json"))
     parser.add_argument("--profile-step", action="store_true",
                         help="only profile a one-bag training step (skstruct and reference)")

@@ -78,21 +78,28 @@ class StepEnd(Callback):
             _STEP_ENDS.append(time.thread_time())
 
 
-def hand_written_fit(X, y, Q, *, epochs, batch_size, lr, seed, optimizer_kwargs=None):
-    """The floor: slice, forward, loss, backward, step."""
+def hand_written_fit(X, y, Q, *, epochs, batch_size, lr, seed, optimizer_kwargs=None,
+                     device="cpu"):
+    """The floor: slice, forward, loss, backward, step.
+
+    On CUDA the data are moved to the device once, as ``fit`` does with its
+    dataset, and the loop reads each step's loss (``loss.item()``), as
+    ``fit`` does to record it.
+    """
     torch.manual_seed(seed)
-    Xt = torch.as_tensor(X, dtype=torch.float32)
-    yt = torch.as_tensor(y, dtype=torch.int64)
-    model = nn.Sequential(backbone(X.shape[1]), nn.Linear(128, Q.shape[0]))
+    Xt = torch.as_tensor(X, dtype=torch.float32, device=device)
+    yt = torch.as_tensor(y, dtype=torch.int64, device=device)
+    model = nn.Sequential(backbone(X.shape[1]), nn.Linear(128, Q.shape[0])).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, **(optimizer_kwargs or {}))
     # The criterion fit uses (the functional conveyance_loss costs a few per
     # cent more per call at this size; that is the loss's cost, not fit's).
-    criterion = ConveyanceLoss(Q, alpha=ALPHA, beta=BETA)
+    criterion = ConveyanceLoss(Q, alpha=ALPHA, beta=BETA).to(device)
+    read_loss = torch.device(device).type != "cpu"
     generator = torch.Generator().manual_seed(seed)
     n = len(Xt)
     model.train()
     for _ in range(epochs):
-        order = torch.randperm(n, generator=generator)
+        order = torch.randperm(n, generator=generator).to(device)
         for start in range(0, n, batch_size):
             idx = order[start : start + batch_size]
             xb, yb = Xt[idx], yt[idx]
@@ -100,6 +107,8 @@ def hand_written_fit(X, y, Q, *, epochs, batch_size, lr, seed, optimizer_kwargs=
             loss = criterion(model(xb), yb)
             loss.backward()
             optimizer.step()
+            if read_loss:
+                loss.item()
             _STEP_ENDS.append(time.thread_time())
     return model
 
@@ -139,10 +148,15 @@ def engine(net_class, dataset_class):
 _CLOCK = [time.perf_counter]
 
 
+_SYNC = [lambda: None]
+
+
 def _timed(fn):
     clock = _CLOCK[0]
+    _SYNC[0]()
     start = clock()
     out = fn()
+    _SYNC[0]()  # on CUDA: until the device has finished the run's work
     return clock() - start, out
 
 
@@ -201,13 +215,20 @@ def main(argv=None):
     parser.add_argument("--skip", nargs="*", default=[], help="sections to skip (1-4)")
     parser.add_argument("--before", default=None, metavar="REV",
                         help="also time fit with the training engine of this git revision")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device of every run (cuda: wall clock, synchronised)")
     args = parser.parse_args(argv)
+    device = args.device
+    if torch.device(device).type == "cuda":
+        if args.clock == "cpu":
+            args.clock = "wall"  # the device's time is not the process's CPU time
+        _SYNC[0] = torch.cuda.synchronize
     if args.threads:
         torch.set_num_threads(args.threads)
     threads = torch.get_num_threads()
     _CLOCK[0] = time.process_time if args.clock == "cpu" else time.perf_counter
     results = {}
-    meta = {"clock": args.clock, "threads": threads, "repeats": args.repeats, "torch": torch.__version__,
+    meta = {"device": device, "clock": args.clock, "threads": threads, "repeats": args.repeats, "torch": torch.__version__,
             "python": platform.python_version(), "note": args.note, "before": args.before,
             "loss_weights": {"alpha": ALPHA, "beta": BETA}}
     print(" ".join(f"{k}={v}" for k, v in meta.items()))
@@ -218,13 +239,13 @@ def main(argv=None):
     X = X.astype(np.float32)
     structure = Ordinal(list(range(10)))
     Q = torch.tensor(structure.plausibility_matrix())
-    common = dict(epochs=4, batch_size=64, lr=1e-3)
+    common = dict(epochs=4, batch_size=64, lr=1e-3, device=device)
 
     def skstruct_fit(r, callbacks=None):
         return ConveyanceClassifier(
             class_structure=structure, module=backbone(50), max_epochs=4, batch_size=64,
             lr=1e-3, alpha=ALPHA, beta=BETA, random_state=r, n_threads=threads,
-            callbacks=callbacks,
+            callbacks=callbacks, device=device,
         ).fit(X, y)
 
     if "1" not in args.skip or "2" not in args.skip:
@@ -280,7 +301,7 @@ def main(argv=None):
         for name, (Xc, yc, n_classes) in sets.items():
             ordinal = Ordinal(list(range(n_classes)))
             est = dict(hidden_layer_sizes=(128,), max_epochs=4, batch_size=64, lr=1e-3,
-                       n_threads=threads)
+                       n_threads=threads, device=device)
             runs = {
                 "conveyance_fit": lambda r: ConveyanceClassifier(
                     class_structure=ordinal, random_state=r, **est).fit(Xc, yc),
@@ -299,11 +320,11 @@ def main(argv=None):
         batch = clf.net_.batch_size
 
         def raw(_):
-            Xt = torch.as_tensor(Xp)
+            Xt = torch.as_tensor(Xp, device=device)
             module.eval()
             with torch.no_grad():
                 return torch.cat([torch.softmax(module(Xt[i : i + batch]), 1)
-                                  for i in range(0, len(Xt), batch)]).numpy()
+                                  for i in range(0, len(Xt), batch)]).cpu().numpy()
 
         runs = {"raw_forward": raw, "predict_proba": lambda _: clf.predict_proba(Xp)}
         times = _interleave(runs, max(args.repeats, 5))

@@ -99,6 +99,18 @@ _NET_NO_OP_HOOKS = frozenset(
 
 
 class _SkstructNet(NeuralNet):
+    # skorch pickles the attributes named by these prefixes in one inner
+    # pickle that it loads with torch's map_location, so that a net trained on
+    # CUDA loads on a CPU-only machine. skorch registers module_, criterion_
+    # and optimizer_; but fit builds the net from module and criterion
+    # *instances* (the same objects as module_ and criterion_), and the
+    # gradient-clipping callback of MILConveyance holds the parameters.
+    # Outside that inner pickle their tensors would be plain CUDA storages,
+    # which torch refuses to load without CUDA (and stored a second time).
+    # The shuffling generator (a CPU one) goes there too, so that every
+    # tensor of a fitted net takes the one device-aware path.
+    cuda_dependent_attributes_ = ["module", "criterion", "callbacks", "iterator_train__generator"]
+
     def __init__(self, *args, precision="fp32", **kwargs):
         optimizer = kwargs.get("optimizer")
         if (
