@@ -29,6 +29,7 @@ Usage::
     python benchmarks/bench_mil.py --batch-sizes 1,8,32  # musk1, fox, 10 folds, 40 epochs
     python benchmarks/bench_mil.py --folds 3 --epochs 5  # a quick look
     python benchmarks/bench_mil.py --profile-step        # where a one-bag step goes
+    python benchmarks/bench_mil.py --device cuda --folds 3 --epochs 20   # both loops on a GPU
 
 ``--profile-step`` trains MUSK1's first training fold for 10 epochs with
 one bag per step, under :mod:`torch.profiler`, for skstruct and for the

@@ -32,6 +32,7 @@ Run (results to ``--output`` as JSON)::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_training.py --repeats 3 --threads 1 --clock cpu \\
         --output benchmarks/results_committed/bench_training.json
+    python benchmarks/bench_training.py --device cuda --repeats 3   # on a GPU (wall clock)
 """
 
 import argparse
