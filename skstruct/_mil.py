@@ -184,11 +184,6 @@ class _GradientNormClipping(Callback):
         # each member's gradient is clipped on its own, as if trained alone.
         self.n_members_ = getattr(net.module_, "n_members", None)
 
-    def on_train_end(self, net, **kwargs):
-        # The list only serves the steps of this fit: a fitted estimator
-        # does not keep (or pickle) a second reference to the parameters.
-        self.params_ = []
-
     def on_grad_computed(self, net, named_parameters=None, **kwargs):
         grads = [p.grad for p in self.params_ if p.grad is not None]
         if not grads:
