@@ -21,11 +21,12 @@ from .utils._sklearn_compat import Interval, StrOptions
 __all__ = ["MILConveyance"]
 
 
-def _check_bags(X, *, name="X"):
+def _check_bags(X, *, name="X", estimator="MILConveyance"):
     """Return ``X`` as a list of 2-D float arrays of one width, or raise.
 
     Accepts a list/tuple of ``(n_i, n_features)`` arrays, a 1-D object array
-    of them, or a 3-D numeric array of equal-size bags.
+    of them, or a 3-D numeric array of equal-size bags. ``estimator`` names
+    the class in the messages.
     """
     if hasattr(X, "iloc") or hasattr(X, "columns"):
         raise TypeError(
@@ -40,7 +41,7 @@ def _check_bags(X, *, name="X"):
         elif X.ndim == 2:
             raise ValueError(
                 f"{name} must be a sequence of bags, got a 2-D numeric array of "
-                f"shape {X.shape}. MILConveyance takes one (n_instances, "
+                f"shape {X.shape}. {estimator} takes one (n_instances, "
                 "n_features) array per bag: group the instance rows into bags, "
                 "e.g. [X[bag_index == b] for b in np.unique(bag_index)], or pass "
                 "list(X[:, None, :]) for bags of one instance each."
@@ -102,7 +103,7 @@ def _check_bags(X, *, name="X"):
             arr = arr.astype(np.float64)
         if not np.isfinite(arr).all():
             raise ValueError(
-                f"Bag {i} of {name} contains NaN or infinity; MILConveyance "
+                f"Bag {i} of {name} contains NaN or infinity; {estimator} "
                 "does not accept missing values. Impute or drop those "
                 "instances first."
             )

@@ -30,6 +30,9 @@ FLAT_PARAMS = {
     # test_mil.py runs sklearn's checks on a one-instance-bag adapter, plus the
     # MIL suite.
     "MILConveyance": dict(hidden_layer_sizes=(16,), max_epochs=2, random_state=0),
+    # Also bags (two_d_array=False): tests/svm/test_set_kernel.py runs sklearn's
+    # checks on a one-instance-bag adapter.
+    "SetKernelSVC": dict(gammas=(1.0,), Cs=(1.0,)),
 }
 
 # Structures over the labels sklearn's API checks use (0, 1, 2).

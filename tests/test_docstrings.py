@@ -16,7 +16,7 @@ PUBLIC_MODULES = [
     "skstruct", "skstruct.structures", "skstruct.losses", "skstruct.modules",
     "skstruct.metrics", "skstruct.sets", "skstruct.datasets", "skstruct.model_selection",
     "skstruct.display", "skstruct.pipeline", "skstruct.callbacks", "skstruct.exceptions",
-    "skstruct.utils.discovery",
+    "skstruct.utils.discovery", "skstruct.preprocessing", "skstruct.svm",
 ]
 
 # Checks not enforced, with the reason:

@@ -76,7 +76,7 @@ class BagTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimator):
         """
         from .._mil import _check_bags
 
-        bags = _check_bags(X)
+        bags = _check_bags(X, estimator="BagTransformer")
         self.n_features_in_ = bags[0].shape[1]
         self.transformer_ = clone(self.transformer).fit(np.concatenate(bags, axis=0))
         return self
@@ -97,7 +97,7 @@ class BagTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimator):
         from .._mil import _check_bags, _split_by_length
 
         check_is_fitted(self)
-        bags = _check_bags(X)
+        bags = _check_bags(X, estimator="BagTransformer")
         if bags[0].shape[1] != self.n_features_in_:
             raise ValueError(
                 f"X has bags with {bags[0].shape[1]} features, but BagTransformer "
