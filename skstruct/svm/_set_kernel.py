@@ -60,8 +60,8 @@ def set_kernel(bags_a, bags_b, gammas, *, self_a=None, self_b=None):
 
     Parameters
     ----------
-    bags_a, bags_b : sequence of ndarray of shape (n_instances_i, n_features)
-        Bags, already validated (float arrays of one width).
+    bags_a, bags_b : sequence of array-like of shape (n_instances_i, n_features)
+        Bags, all with the same number of features.
     gammas : sequence of float
         RBF widths; one kernel matrix is returned for each.
     self_a, self_b : ndarray of shape (n_gammas, n_bags), default=None
@@ -82,6 +82,13 @@ def set_kernel(bags_a, bags_b, gammas, *, self_a=None, self_b=None):
     array([[1.    , 0.3679],
            [0.3679, 1.    ]])
     """
+    bags_a = _check_bags(bags_a, name="bags_a", estimator="set_kernel")
+    bags_b = _check_bags(bags_b, name="bags_b", estimator="set_kernel")
+    if bags_a[0].shape[1] != bags_b[0].shape[1]:
+        raise ValueError(
+            f"bags_a has {bags_a[0].shape[1]} features per instance but bags_b has "
+            f"{bags_b[0].shape[1]}; both need the same features."
+        )
     gammas = [float(g) for g in gammas]
     xb, starts_b, lengths_b = _stack(bags_b)
     sums = np.empty((len(gammas), len(bags_a), len(bags_b)))

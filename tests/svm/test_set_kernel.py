@@ -70,6 +70,14 @@ def test_kernel_in_blocks_equals_in_one_piece(monkeypatch):
     np.testing.assert_allclose(set_kernel(bags_a, bags_b, [0.7])[0], whole, rtol=1e-12)
 
 
+def test_kernel_bad_input():
+    """Check that set_kernel names the bad argument."""
+    with pytest.raises(ValueError, match="bags_a has 2 features per instance but bags_b has 3"):
+        set_kernel([np.zeros((1, 2))], [np.zeros((1, 3))], [1.0])
+    with pytest.raises(ValueError, match="Bag 0 of bags_b is empty"):
+        set_kernel([np.zeros((1, 2))], [np.zeros((0, 2))], [1.0])
+
+
 def test_one_instance_bags_are_an_rbf_svc():
     """Check that with one instance per bag it is SVC(kernel='rbf') on standardised rows."""
     rng = np.random.RandomState(0)
