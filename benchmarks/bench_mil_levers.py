@@ -64,7 +64,7 @@ from skorch.callbacks import Callback
 from skstruct import MILConveyance
 from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
 from skstruct.preprocessing import BagTransformer
-from skstruct.reproduce import benchmark_folds, honest_scores
+from skstruct.reproduce import benchmark_folds, honest_scores, minet_pipeline
 
 from _mil_common import run_header, write_results
 
@@ -102,19 +102,6 @@ class WeightEMA(Callback):
                 p.copy_(avg)
 
 
-# MI-Net's design (Wang et al. 2018) in MILConveyance's parameters; the
-# features are standardised in front (``minet_recipe``).
-MINET = dict(pooling="max", hidden_layer_sizes=(256, 128, 64), instance_head_sizes=(),
-             dropout=0.5, weight_init="glorot", optimizer="sgd",
-             optimizer_kwargs={"momentum": 0.9, "nesterov": True}, lr=5e-4,
-             weight_decay=1e-2, batch_size=1, max_epochs=50, max_grad_norm=None)
-
-
-def minet_recipe(**params):
-    """MI-Net trained by ``MILConveyance``, behind a ``StandardScaler`` fitted on the training instances."""
-    return make_pipeline(BagTransformer(StandardScaler()), MILConveyance(**{**MINET, **params}))
-
-
 def levers(threads):
     common = dict(random_state=0, n_threads=threads)
     return {
@@ -144,11 +131,11 @@ def levers(threads):
         "Glorot initialisation, max_grad_norm=None": MILConveyance(
             weight_init="glorot", max_grad_norm=None, **common
         ),
-        "MI-Net recipe, instance_weight=0": minet_recipe(instance_weight=0.0, **common),
-        "MI-Net recipe with the Conveyance instance term": minet_recipe(**common),
+        "MI-Net recipe, instance_weight=0": minet_pipeline(instance_weight=0.0, **common),
+        "MI-Net recipe with the Conveyance instance term": minet_pipeline(**common),
         "MI-Net recipe on arcsinh features, instance_weight=0": make_pipeline(
             BagTransformer(FunctionTransformer(np.arcsinh)),
-            minet_recipe(instance_weight=0.0, **common),
+            minet_pipeline(instance_weight=0.0, **common),
         ),
     }
 

@@ -1,23 +1,32 @@
 """Do three different MIL models, voting, beat each of them? Honest, on the stored folds.
 
-Three members of different kinds, each fitted on the training bags of a
-fold only (the honest protocol: nothing is chosen on a test fold):
+Members of different kinds, each fitted on the training bags of a fold
+only (the honest protocol: nothing is chosen on a test fold):
 
 * ``defaults``: ``MILConveyance(random_state=0)`` (gated attention and the
   Conveyance instance term, raw features);
-* ``MI-Net``: ``bench_mil_levers.minet_recipe(instance_weight=0)``, MI-Net
+* ``MI-Net``: ``skstruct.reproduce.minet_pipeline(instance_weight=0)``, MI-Net
   (Wang et al. 2018) trained by ``MILConveyance`` behind a ``StandardScaler``
   fitted on the training instances;
-* ``set-kernel SVM``: ``bench_mil_baselines.SetKernelSVC`` (its ``gamma``
-  and ``C`` chosen by an inner CV on the training bags).
+* ``set-kernel SVM``: ``skstruct.svm.SetKernelSVC(random_state=0)`` (its
+  ``gamma`` and ``C`` chosen by an inner CV on the training bags);
+* ``defaults on arcsinh``: ``MILConveyance(random_state=0)`` behind
+  ``BagTransformer(FunctionTransformer(np.arcsinh))`` (the defaults' best
+  FOX lever, ``mil_levers_arcsinh_5x10.json``);
+* ``set-kernel SVM on arcsinh``: the same SVM behind the same arcsinh.
 
-and two combinations fixed before any run (so they are not chosen on the
-test folds either):
+and combinations fixed before any run that has their members (so they are
+not chosen on the test folds either):
 
 * ``majority of the three``: each test bag gets the label that at least two
-  members predict;
-* ``mean probability of the two networks``: the mean of the two networks'
-  ``predict_proba``.
+  of the first three members predict;
+* ``mean probability of the two networks``: the mean of the first two
+  networks' ``predict_proba``;
+* ``majority with defaults on arcsinh``: the majority of ``defaults on
+  arcsinh``, ``MI-Net`` and ``set-kernel SVM``;
+* ``majority of the four``: at least three of the four first members; a
+  2-2 tie goes to the mean ``predict_proba`` of the three networks;
+* ``majority of the five``: at least three of all five members.
 
 Every (data set, fold, member) is one task, run ``--n-jobs`` at a time; the
 networks train on ``--device`` (one torch thread per task), the SVM on the
@@ -29,44 +38,69 @@ Usage::
 
     python benchmarks/bench_mil_vote.py                      # repetition 1, all five sets
     python benchmarks/bench_mil_vote.py --device cuda --n-jobs 16
+    # one more member, the others' fits read from an earlier run on the same folds
+    python benchmarks/bench_mil_vote.py --repetitions 5 --members "defaults on arcsinh" \
+        --reuse benchmarks/results_committed/mil_vote_5x10.json
+    # every member again with another seed (random_state=1)
+    python benchmarks/bench_mil_vote.py --repetitions 5 --seed 1
 """
 
 import argparse
+import json
 import os
 import time
 
 import numpy as np
 import torch
 from joblib import Parallel, delayed
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from skstruct import MILConveyance
 from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
-from skstruct.reproduce import benchmark_folds
+from skstruct.preprocessing import BagTransformer
+from skstruct.svm import SetKernelSVC
+from skstruct.reproduce import benchmark_folds, minet_pipeline
 
 from _mil_common import run_header, write_results
-from bench_mil_baselines import SetKernelSVC
-from bench_mil_levers import minet_recipe
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MEMBERS = ("defaults", "MI-Net", "set-kernel SVM")
+MEMBERS = ("defaults", "MI-Net", "set-kernel SVM", "defaults on arcsinh",
+           "set-kernel SVM on arcsinh")
+NETWORKS = ("defaults", "MI-Net", "defaults on arcsinh")
+# name -> (members, rule); every rule is fixed here, before any run.
+COMBINATIONS = {
+    "majority of the three": (("defaults", "MI-Net", "set-kernel SVM"), "majority"),
+    "mean probability of the two networks": (("defaults", "MI-Net"), "mean probability"),
+    "majority with defaults on arcsinh": (
+        ("defaults on arcsinh", "MI-Net", "set-kernel SVM"), "majority"),
+    "majority of the four": (MEMBERS[:4], "majority, ties by the networks' mean probability"),
+    "majority of the five": (MEMBERS, "majority"),
+}
 
 
-def make_member(name, device):
-    common = dict(random_state=0, n_threads=1, device=device)
+def make_member(name, device, seed=0):
+    common = dict(random_state=seed, n_threads=1, device=device)
     if name == "defaults":
         return MILConveyance(**common)
     if name == "MI-Net":
-        return minet_recipe(instance_weight=0.0, **common)
-    return SetKernelSVC()
+        return minet_pipeline(instance_weight=0.0, **common)
+    if name == "defaults on arcsinh":
+        return make_pipeline(BagTransformer(FunctionTransformer(np.arcsinh)),
+                             MILConveyance(**common))
+    if name == "set-kernel SVM":
+        return SetKernelSVC(random_state=seed)
+    return make_pipeline(BagTransformer(FunctionTransformer(np.arcsinh)),
+                         SetKernelSVC(random_state=seed))
 
 
-def run_task(dataset, fold, member, train, test, device):
+def run_task(dataset, fold, member, train, test, device, seed=0):
     """Fit one member on one fold's training bags; its test predictions (and probabilities)."""
     torch.set_num_threads(1)
     data = load_mil_benchmark(dataset)
     bags, y = list(data.data), np.asarray(data.target)
     start = time.perf_counter()
-    model = make_member(member, device).fit([bags[i] for i in train], y[train])
+    model = make_member(member, device, seed).fit([bags[i] for i in train], y[train])
     test_bags = [bags[i] for i in test]
     out = dict(dataset=dataset, fold=fold, member=member,
                pred=[int(v) for v in model.predict(test_bags)])
@@ -76,29 +110,39 @@ def run_task(dataset, fold, member, train, test, device):
     return out
 
 
+def combine(members, rule, preds, probas):
+    """The label of every test bag under one combination ``rule`` of ``members``."""
+    votes = sum(preds[m] for m in members)
+    if rule == "majority":
+        return (2 * votes > len(members)).astype(int)
+    nets = [m for m in members if m in NETWORKS]
+    mean_p = sum(probas[m] for m in nets) / len(nets)
+    if rule == "mean probability":
+        return (mean_p > 0.5).astype(int)
+    tie = 2 * votes == len(members)
+    return np.where(tie, mean_p > 0.5, 2 * votes > len(members)).astype(int)
+
+
 def summarise(results):
     """Accuracy (%) of every member and combination, per data set (folds finished by all)."""
     table = {}
     for name, entry in results["datasets"].items():
         y, folds, fits = np.asarray(entry["target"]), entry["folds"], entry["fits"]
-        done = [k for k in range(len(folds))
-                if all(f"{k}/{m}" in fits for m in MEMBERS)]
+        members = [m for m in MEMBERS if any(key.endswith(f"/{m}") for key in fits)]
+        done = [k for k in range(len(folds)) if all(f"{k}/{m}" in fits for m in members)]
         if not done:
             continue
-        scores = {m: [] for m in MEMBERS}
-        scores["majority of the three"] = []
-        scores["mean probability of the two networks"] = []
+        combinations = {c: v for c, v in COMBINATIONS.items() if set(v[0]) <= set(members)}
+        scores = {m: [] for m in [*members, *combinations]}
         for k in done:
             truth = y[folds[k]]
-            preds = {m: np.asarray(fits[f"{k}/{m}"]["pred"]) for m in MEMBERS}
-            for m in MEMBERS:
+            preds = {m: np.asarray(fits[f"{k}/{m}"]["pred"]) for m in members}
+            probas = {m: np.asarray(fits[f"{k}/{m}"]["proba1"]) for m in members
+                      if m in NETWORKS}
+            for m in members:
                 scores[m].append(float((preds[m] == truth).mean()))
-            votes = sum(preds[m] for m in MEMBERS)
-            scores["majority of the three"].append(float(((votes >= 2) == truth).mean()))
-            mean_p = (np.asarray(fits[f"{k}/defaults"]["proba1"])
-                      + np.asarray(fits[f"{k}/MI-Net"]["proba1"])) / 2
-            scores["mean probability of the two networks"].append(
-                float(((mean_p > 0.5) == truth).mean()))
+            for c, (subset, rule) in combinations.items():
+                scores[c].append(float((combine(subset, rule, preds, probas) == truth).mean()))
         table[name] = {"folds_done": len(done),
                        "accuracy": {m: 100 * float(np.mean(v)) for m, v in scores.items()},
                        "per_fold": scores}
@@ -111,11 +155,27 @@ def main():
     parser.add_argument("--repetitions", type=int, default=1)
     parser.add_argument("--folds", type=int, default=None, help="first N folds only (a quick look)")
     parser.add_argument("--n-jobs", type=int, default=2)
-    parser.add_argument("--device", default="cpu", help="torch device of the two networks")
+    parser.add_argument("--device", default="cpu", help="torch device of the networks")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="random_state of every member (the SVM's: its inner folds)")
+    parser.add_argument("--members", nargs="+", default=list(MEMBERS), choices=MEMBERS,
+                        help="members to fit (default: all)")
+    parser.add_argument("--reuse", default=None,
+                        help="an earlier results file on the same folds: its fits of the "
+                             "other members are copied, not refitted")
     parser.add_argument("--output", default=os.path.join(HERE, "results", "mil_vote.json"))
     args = parser.parse_args()
+    earlier = None
+    if args.reuse:
+        with open(args.reuse) as fh:
+            earlier = json.load(fh)
+        if earlier.get("seed", 0) != args.seed:
+            raise SystemExit(f"--reuse {args.reuse}: its fits have seed "
+                             f"{earlier.get('seed', 0)}, not --seed {args.seed}")
+        earlier = earlier["datasets"]
     results = run_header(repetitions=args.repetitions, device=args.device,
-                         torch=torch.__version__, members=list(MEMBERS), datasets={})
+                         torch=torch.__version__, members=list(args.members), seed=args.seed,
+                         reused_from=args.reuse, datasets={})
     tasks = []
     for name in args.datasets:
         data = load_mil_benchmark(name)
@@ -124,15 +184,22 @@ def main():
         y = np.asarray(data.target)
         # Labels are 0/1 here (the majority vote adds predictions).
         assert set(np.unique(y)) <= {0, 1}, f"{name}: labels {np.unique(y)} are not 0/1"
-        results["datasets"][name] = dict(folds_source=how, target=y.tolist(),
-                                         folds=[test.tolist() for _, test in folds], fits={})
+        entry = dict(folds_source=how, target=y.tolist(),
+                     folds=[test.tolist() for _, test in folds], fits={})
+        if earlier is not None and name in earlier:
+            if earlier[name]["folds"][: len(folds)] != entry["folds"]:
+                raise SystemExit(f"--reuse {args.reuse}: its {name} folds are not these folds")
+            entry["fits"] = {key: fit for key, fit in earlier[name]["fits"].items()
+                             if fit["member"] not in args.members
+                             and fit["fold"] < len(folds)}
+        results["datasets"][name] = entry
         tasks += [(name, k, member, train, test) for k, (train, test) in enumerate(folds)
-                  for member in MEMBERS]
+                  for member in args.members]
     # Fold by fold over the data sets: a run stopped early has finished whole
     # repetitions of every set rather than every repetition of a few sets.
     tasks.sort(key=lambda task: task[1])
     start = time.perf_counter()
-    jobs = (delayed(run_task)(*task, args.device) for task in tasks)
+    jobs = (delayed(run_task)(*task, args.device, args.seed) for task in tasks)
     for out in Parallel(n_jobs=args.n_jobs, return_as="generator_unordered")(jobs):
         results["datasets"][out["dataset"]]["fits"][f"{out['fold']}/{out['member']}"] = out
         results["wall_seconds"] = time.perf_counter() - start

@@ -16,6 +16,7 @@ from skstruct.datasets import load_mil_benchmark
 from skstruct.reproduce import (
     benchmark_folds,
     honest_scores,
+    mil_vote,
     paper_protocol_fold,
     reference_params,
 )
@@ -33,7 +34,7 @@ def _args(**kwargs):
     defaults = dict(
         datasets=["musk1"], protocol="honest", repetitions=1, folds=2, epochs=2,
         batch_size=8, lr=None, hidden=[8], device="cpu", n_jobs=1, threads=1, cv="stored",
-        seed=0, data_home=None, output=None, quiet=True, scheduler=None,
+        seed=0, data_home=None, output=None, quiet=True, scheduler=None, model="milconveyance",
     )
     return SimpleNamespace(**{**defaults, **kwargs})
 
@@ -129,3 +130,52 @@ def test_command_runs_from_another_directory(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr
     assert "MUSK1" in proc.stdout and "skstruct" in proc.stdout
+
+
+def _tiny_vote(**kwargs):
+    """``mil_vote`` with one-epoch small networks and a one-point SVM grid (plumbing only)."""
+    small = dict(max_epochs=1, hidden_layer_sizes=(8,))
+    params = {"milconveyance__attention_size": 4, "milconveyance__instance_head_sizes": ()}
+    for prefix in ("milconveyance", "milconveyance_arcsinh__milconveyance",
+                   "minet__milconveyance"):
+        params.update({f"{prefix}__{k}": v for k, v in small.items()})
+    for prefix in ("set_kernel_svm", "set_kernel_svm_arcsinh__setkernelsvc"):
+        params.update({f"{prefix}__gammas": (1.0,), f"{prefix}__Cs": (1.0,)})
+    return mil_vote(**kwargs).set_params(**params)
+
+
+def test_mil_vote_is_the_majority_of_its_five_members(musk1):
+    """Check the members, their seeds, and that predict is the majority of their predictions."""
+    vote = mil_vote(random_state=3, n_threads=1)
+    assert [name for name, _ in vote.estimators] == [
+        "milconveyance", "milconveyance_arcsinh", "minet", "set_kernel_svm",
+        "set_kernel_svm_arcsinh"]
+    seeds = {k: v for k, v in vote.get_params().items() if k.endswith("random_state")}
+    assert len(seeds) == 5 and set(seeds.values()) == {3}
+    assert vote.get_params()["minet__milconveyance__instance_weight"] == 0.0
+    (train, test), = benchmark_folds(musk1)[0][:1]
+    bags = list(musk1.data)
+    vote = _tiny_vote(n_threads=1).fit([bags[i] for i in train], musk1.target[train])
+    test_bags = [bags[i] for i in test]
+    members = np.array([est.predict(test_bags) for est in vote.estimators_])
+    np.testing.assert_array_equal(vote.predict(test_bags), (members.sum(0) >= 3).astype(int))
+
+
+def test_reproduce_model_vote(musk1, monkeypatch):
+    """Check that --model vote scores the vote by cross_validate and labels the table."""
+    monkeypatch.setattr("skstruct._cli.mil_vote", _tiny_vote)
+    out = io.StringIO()
+    args = _args(model="vote", epochs=None, batch_size=None, hidden=None)
+    outcome = reproduce_mil(args, out=out, progress=out)
+    text = out.getvalue()
+    assert len(outcome["results"]["musk1"]["honest"]) == 2
+    assert "cross_validate(VotingClassifier(majority of milconveyance, " in text
+    assert "honest (majority vote of five, cross_validate)" in text
+
+
+def test_model_vote_refuses_network_flags():
+    """Check that the vote does not silently ignore the flags of a single network."""
+    with pytest.raises(SystemExit, match="--model vote trains each member with its own "
+                                         "settings; --epochs, --hidden apply"):
+        main(["reproduce", "mil", "--model", "vote", "--epochs", "2", "--hidden", "8",
+              "--quiet"])
