@@ -157,8 +157,9 @@ def reproduce_mil(args, out=None, progress=None):
         n_jobs = effective_n_jobs(args.n_jobs)
         threads = args.threads or max(1, (os.cpu_count() or 1) // n_jobs)
     honest_est = _honest_estimator(args, threads)
+    vote = not isinstance(honest_est, MILConveyance)
     if "honest" in protocols:
-        if isinstance(honest_est, MILConveyance):
+        if not vote:
             shown = {k: v for k, v in honest_est.get_params().items()
                      if k in ("max_epochs", "batch_size", "lr", "scale_instances",
                               "hidden_layer_sizes", "weight_decay", "dropout")}
@@ -222,8 +223,8 @@ def reproduce_mil(args, out=None, progress=None):
             res["seconds"] = time.perf_counter() - t0
             results[name] = res
     wall = time.perf_counter() - start
-    honest_name = ("MILConveyance() with its defaults" if isinstance(honest_est, MILConveyance)
-                   else "the majority vote of five models (skstruct.reproduce.mil_vote)")
+    honest_name = ("the majority vote of five models (skstruct.reproduce.mil_vote)" if vote
+                   else "MILConveyance() with its defaults")
     print("", file=out)
     print(
         "Bag accuracy (%), mean ± std over folds. Honest: sklearn's cross_validate on "
@@ -236,8 +237,7 @@ def reproduce_mil(args, out=None, progress=None):
         file=out,
     )
     _print_table(results, names, missing, out, protocols=protocols,
-                 honest_label=("MILConveyance defaults" if isinstance(honest_est, MILConveyance)
-                               else "majority vote of five"))
+                 honest_label="majority vote of five" if vote else "MILConveyance defaults")
     print(f"\nTotal wall time: {wall:.0f} s (n_jobs={n_jobs}).", file=out)
     if args.output:
         import json

@@ -20,6 +20,7 @@ The command line (:mod:`skstruct._cli`) and ``benchmarks/bench_mil.py``
 both import from here.
 """
 
+import copy
 import time
 
 import numpy as np
@@ -167,8 +168,9 @@ def minet_pipeline(**params):
     >>> minet_pipeline(instance_weight=0.0)[-1].pooling
     'max'
     """
+    # A deep copy: the estimators never share MINET_PARAMS' optimizer_kwargs.
     return make_pipeline(BagTransformer(StandardScaler()),
-                         MILConveyance(**{**MINET_PARAMS, **params}))
+                         MILConveyance(**{**copy.deepcopy(MINET_PARAMS), **params}))
 
 
 def mil_vote(*, random_state=0, n_threads=None, device="cpu"):
