@@ -131,7 +131,10 @@ class SetKernelSVC(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
 
     Its errors are unlike a neural network's, which makes it a useful member
     of a vote with :class:`~skstruct.MILConveyance`:
-    ``sklearn.ensemble.VotingClassifier`` takes bags as they are.
+    ``sklearn.ensemble.VotingClassifier`` takes bags as they are. It has no
+    ``predict_proba``; for probabilities, wrap it in
+    ``sklearn.calibration.CalibratedClassifierCV``, which calibrates its
+    ``decision_function`` on bags too.
 
     Parameters
     ----------

@@ -5,6 +5,7 @@ import pickle
 import numpy as np
 import pytest
 from sklearn.base import clone
+from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import VotingClassifier
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 from sklearn.pipeline import make_pipeline
@@ -161,6 +162,17 @@ def test_vote_with_milconveyance_in_cross_val_score_and_grid_search():
     search = GridSearchCV(SetKernelSVC(gammas=[1.0]), {"Cs": [[0.1], [10.0]]},
                           cv=StratifiedKFold(3)).fit(bags, y)
     assert len(search.cv_results_["params"]) == 2
+
+
+def test_probabilities_through_calibrated_classifier_cv():
+    """Check the documented way to probabilities: CalibratedClassifierCV on bags."""
+    bags, y = _bags(30)
+    assert not hasattr(SetKernelSVC(), "predict_proba")
+    calibrated = CalibratedClassifierCV(SetKernelSVC(gammas=[1.0], Cs=[1.0]), cv=3)
+    proba = calibrated.fit(bags, y).predict_proba(bags)
+    assert proba.shape == (30, 2)
+    np.testing.assert_allclose(proba.sum(1), 1.0)
+    assert np.mean(proba.argmax(1) == y) > 0.8
 
 
 def test_pickle_round_trip():
