@@ -35,6 +35,7 @@ from skstruct import (
 )
 from skstruct import losses, metrics, sets
 from skstruct.pipeline import predict_set
+from skstruct.svm import SetKernelSVC, set_kernel
 
 DOC = pathlib.Path(__file__).resolve().parents[1] / "doc" / "bad_input_catalogue.md"
 FAST = dict(hidden_layer_sizes=(4,), max_epochs=1, random_state=0)
@@ -163,6 +164,16 @@ CASES = [
     Case("mil", "instance_head_sizes negative", _fit(MILConveyance(instance_head_sizes=(-1,), **FAST), BAGS, BAG_Y), V, "instance_head_sizes"),
     Case("mil", "hidden_layer_sizes ()", _fit(MILConveyance(hidden_layer_sizes=(), max_epochs=1), BAGS, BAG_Y), V, "hidden_layer_sizes"),
     Case("mil", "alpha and beta both 0", _fit(MILConveyance(alpha=0.0, beta=0.0, **FAST), BAGS, BAG_Y), V, "alpha and beta"),
+    Case("svm", "bags a 2-D array", _fit(SetKernelSVC(), X, Y % 2), V, "bag|X"),
+    Case("svm", "a bag with NaN", _fit(SetKernelSVC(), [np.full((3, 2), np.nan)] + BAGS[1:], BAG_Y), V, "NaN|bag|X"),
+    Case("svm", "y length mismatch", _fit(SetKernelSVC(), BAGS, BAG_Y[:-1]), V, "bags|y"),
+    Case("svm", "one class", _fit(SetKernelSVC(), BAGS, np.zeros(8)), V, "class"),
+    Case("svm", "gammas empty", _fit(SetKernelSVC(gammas=[]), BAGS, BAG_Y), V, "gammas"),
+    Case("svm", "Cs negative", _fit(SetKernelSVC(Cs=[-1.0]), BAGS, BAG_Y), V, "Cs"),
+    Case("svm", "cv more folds than bags of a class", _fit(SetKernelSVC(cv=5), BAGS, BAG_Y), V, "cv"),
+    Case("svm", "cv 1", _fit(SetKernelSVC(cv=1), BAGS, BAG_Y), V, "cv"),
+    Case("svm", "predict with other features", lambda: SetKernelSVC(gammas=[1.0], Cs=[1.0]).fit(BAGS, BAG_Y).predict([np.zeros((2, 5))]), V, "features"),
+    Case("svm", "set_kernel widths differ", lambda: set_kernel(BAGS, [np.zeros((1, 3))], [1.0]), V, "bags_a|bags_b"),
     # ------------------------------------------------------------ structures
     Case("structure", "hierarchy with a cycle", lambda: Hierarchy.from_edges([("a", "b"), ("b", "c"), ("c", "a")]), V, "cycle"),
     Case("structure", "hierarchy self loop", lambda: Hierarchy({"a": "a", "b": None}), V, "cycle|a"),
@@ -256,6 +267,8 @@ CASES = [
     Case("cli", "--hidden negative", _cli("--hidden", "-4", "--quiet"), S, "--hidden"),
     Case("cli", "--threads 0", _cli("--threads", "0", "--quiet"), S, "--threads"),
     Case("cli", "unknown flag", _cli("--frobnicate"), S, "--frobnicate"),
+    Case("cli", "--model unknown", _cli("--model", "svm"), S, "--model"),
+    Case("cli", "--model vote with --epochs", _cli("--model", "vote", "--epochs", "3", "--quiet"), S, "--epochs"),
 ]
 
 
