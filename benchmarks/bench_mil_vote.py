@@ -1,16 +1,17 @@
-"""Do three different MIL models, voting, beat each of them? Honest, on the stored folds.
+"""Do MIL models of different kinds, voting, beat each of them? Honest, on the stored folds.
 
-Members of different kinds, each fitted on the training bags of a fold
-only (the honest protocol: nothing is chosen on a test fold):
+The members of ``skstruct.reproduce.mil_vote()``, each fitted on the
+training bags of a fold only (the honest protocol: nothing is chosen on a
+test fold), all seeded by ``--seed`` (default 0):
 
-* ``defaults``: ``MILConveyance(random_state=0)`` (gated attention and the
+* ``defaults``: ``MILConveyance()`` (gated attention and the
   Conveyance instance term, raw features);
 * ``MI-Net``: ``skstruct.reproduce.minet_pipeline(instance_weight=0)``, MI-Net
   (Wang et al. 2018) trained by ``MILConveyance`` behind a ``StandardScaler``
   fitted on the training instances;
-* ``set-kernel SVM``: ``skstruct.svm.SetKernelSVC(random_state=0)`` (its
+* ``set-kernel SVM``: ``skstruct.svm.SetKernelSVC()`` (its
   ``gamma`` and ``C`` chosen by an inner CV on the training bags);
-* ``defaults on arcsinh``: ``MILConveyance(random_state=0)`` behind
+* ``defaults on arcsinh``: ``MILConveyance()`` behind
   ``BagTransformer(FunctionTransformer(np.arcsinh))`` (the defaults' best
   FOX lever, ``mil_levers_arcsinh_5x10.json``);
 * ``set-kernel SVM on arcsinh``: the same SVM behind the same arcsinh.
@@ -26,7 +27,9 @@ not chosen on the test folds either):
   arcsinh``, ``MI-Net`` and ``set-kernel SVM``;
 * ``majority of the four``: at least three of the four first members; a
   2-2 tie goes to the mean ``predict_proba`` of the three networks;
-* ``majority of the five``: at least three of all five members.
+* ``majority of the five``: at least three of all five members (what
+  ``mil_vote()`` and ``python -m skstruct reproduce mil --model vote``
+  predict).
 
 Every (data set, fold, member) is one task, run ``--n-jobs`` at a time; the
 networks train on ``--device`` (one torch thread per task), the SVM on the
@@ -53,20 +56,20 @@ import time
 import numpy as np
 import torch
 from joblib import Parallel, delayed
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.base import clone
 
-from skstruct import MILConveyance
 from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
-from skstruct.preprocessing import BagTransformer
-from skstruct.svm import SetKernelSVC
-from skstruct.reproduce import benchmark_folds, minet_pipeline
+from skstruct.reproduce import benchmark_folds, mil_vote
 
 from _mil_common import run_header, write_results
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-MEMBERS = ("defaults", "MI-Net", "set-kernel SVM", "defaults on arcsinh",
-           "set-kernel SVM on arcsinh")
+# Member name here -> its name in mil_vote().
+MIL_VOTE_NAMES = {"defaults": "milconveyance", "MI-Net": "minet",
+                  "set-kernel SVM": "set_kernel_svm",
+                  "defaults on arcsinh": "milconveyance_arcsinh",
+                  "set-kernel SVM on arcsinh": "set_kernel_svm_arcsinh"}
+MEMBERS = tuple(MIL_VOTE_NAMES)
 NETWORKS = ("defaults", "MI-Net", "defaults on arcsinh")
 # name -> (members, rule); every rule is fixed here, before any run.
 COMBINATIONS = {
@@ -80,18 +83,9 @@ COMBINATIONS = {
 
 
 def make_member(name, device, seed=0):
-    common = dict(random_state=seed, n_threads=1, device=device)
-    if name == "defaults":
-        return MILConveyance(**common)
-    if name == "MI-Net":
-        return minet_pipeline(instance_weight=0.0, **common)
-    if name == "defaults on arcsinh":
-        return make_pipeline(BagTransformer(FunctionTransformer(np.arcsinh)),
-                             MILConveyance(**common))
-    if name == "set-kernel SVM":
-        return SetKernelSVC(random_state=seed)
-    return make_pipeline(BagTransformer(FunctionTransformer(np.arcsinh)),
-                         SetKernelSVC(random_state=seed))
+    """The member ``name`` of ``mil_vote(random_state=seed)``, unfitted, on ``device``."""
+    vote = mil_vote(random_state=seed, n_threads=1, device=device)
+    return clone(vote.named_estimators[MIL_VOTE_NAMES[name]])
 
 
 def run_task(dataset, fold, member, train, test, device, seed=0):
