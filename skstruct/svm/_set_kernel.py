@@ -157,9 +157,11 @@ class SetKernelSVC(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
         Class labels.
     n_features_in_ : int
         Number of features of an instance seen in ``fit``.
-    mean_, scale_ : ndarray of shape (n_features_in_,)
-        Standardisation of the instances, from the training instances
-        (``scale_`` is their standard deviation plus ``1e-6``).
+    mean_ : ndarray of shape (n_features,)
+        Mean of the training instances, subtracted before the kernel.
+    scale_ : ndarray of shape (n_features,)
+        Standard deviation of the training instances plus ``1e-6``, divided
+        out before the kernel.
     gamma_ : float
         The chosen RBF width, on the standardised features
         (``gammas[i] / n_features_in_``).
