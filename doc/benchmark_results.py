@@ -50,6 +50,20 @@ def _table(records):
     return header, lines
 
 
+def _summary_table(summary):
+    """A ``{data set: {"folds_done", "accuracy": {model: %}}}`` summary (bench_mil_vote) as a table."""
+    entries = [(name, e) for name, e in summary.items()
+               if isinstance(e, dict) and isinstance(e.get("accuracy"), dict)]
+    if not entries:
+        return None
+    models = list(entries[0][1]["accuracy"])
+    header = ["data set", "folds"] + models
+    lines = [[name, str(e.get("folds_done", ""))]
+             + [f"{e['accuracy'][m]:.1f}" if m in e["accuracy"] else "" for m in models]
+             for name, e in entries]
+    return header, lines
+
+
 def _list_table(header, lines):
     out = [".. list-table::", "   :header-rows: 1", ""]
     for row in [header] + lines:
@@ -83,10 +97,16 @@ class BenchmarkResults(SphinxDirective):
                 if isinstance(data, dict) and key in data:
                     text += ["", f"Total wall time: {data[key]:.0f} s."]
             text.append("")
+            summary = data.get("summary") if isinstance(data, dict) else None
+            summary_table = _summary_table(summary) if isinstance(summary, dict) else None
             if records:
                 header, lines = _table(records)
                 text += ["Mean ± standard deviation over the records of each group:", ""]
                 text += _list_table(header, lines)
+            elif summary_table:
+                text += ["Accuracy (%) of every model and combination, mean over the folds "
+                         "finished by all:", ""]
+                text += _list_table(*summary_table)
             else:
                 text.append("(no per-fold records in this file)")
             text.append("")
