@@ -113,6 +113,41 @@ def _check_bags(X, *, name="X", estimator="MILConveyance"):
     return bags
 
 
+def _check_bag_width(bags, estimator, *, reset):
+    """Record (``reset``) or check ``estimator.n_features_in_`` against validated ``bags``."""
+    n_features = bags[0].shape[1]
+    if reset:
+        estimator.n_features_in_ = n_features
+    elif n_features != estimator.n_features_in_:
+        raise ValueError(
+            f"X has bags with {n_features} features, but {type(estimator).__name__} "
+            f"was fitted with {estimator.n_features_in_} features per instance."
+        )
+
+
+def _check_bag_labels(bags, y, *, estimator="MILConveyance"):
+    """Return ``y`` as an array of one label per bag of the validated ``bags``, or raise."""
+    y = np.asarray(y)
+    if y.ndim != 1:
+        raise ValueError(
+            f"y must be 1-D with one label per bag, got shape {y.shape}."
+        )
+    if len(y) != len(bags):
+        n_instances = sum(len(b) for b in bags)
+        hint = ""
+        if len(y) == n_instances:
+            hint = (
+                f" y has one label per instance: {estimator} needs one "
+                "label per bag (e.g. y_bag = [y[bag_index == b].max() for b "
+                "in bags] under the standard MIL assumption)."
+            )
+        raise ValueError(
+            f"X has {len(bags)} bags but y has {len(y)} labels; expected one "
+            f"label per bag.{hint}"
+        )
+    return y
+
+
 class _BagDataset(torch.utils.data.Dataset):
     """Bags held as one float32 tensor of instances, served as padded batches.
 
@@ -553,36 +588,12 @@ class MILConveyance(_BaseStructuredClassifier):
 
     def _validate_X(self, X, *, reset):
         bags = _check_bags(X)
-        n_features = bags[0].shape[1]
-        if reset:
-            self.n_features_in_ = n_features
-        elif n_features != self.n_features_in_:
-            raise ValueError(
-                f"X has bags with {n_features} features, but {type(self).__name__} "
-                f"was fitted with {self.n_features_in_} features per instance."
-            )
+        _check_bag_width(bags, self, reset=reset)
         return bags
 
     def _validate_X_y(self, X, y, reset=True):
         bags = self._validate_X(X, reset=reset)
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(
-                f"y must be 1-D with one label per bag, got shape {y.shape}."
-            )
-        if len(y) != len(bags):
-            n_instances = sum(len(b) for b in bags)
-            hint = ""
-            if len(y) == n_instances:
-                hint = (
-                    " y has one label per instance: MILConveyance needs one "
-                    "label per bag (e.g. y_bag = [y[bag_index == b].max() for b "
-                    "in bags] under the standard MIL assumption)."
-                )
-            raise ValueError(
-                f"X has {len(bags)} bags but y has {len(y)} labels; expected one "
-                f"label per bag.{hint}"
-            )
+        y = _check_bag_labels(bags, y)
         if len(bags) < 2:
             raise ValueError(
                 f"MILConveyance needs at least 2 bags to fit, got {len(bags)}."

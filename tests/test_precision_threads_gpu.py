@@ -33,13 +33,20 @@ def iris():
     return StandardScaler().fit_transform(X), y
 
 
-def test_every_estimator_has_precision_and_n_threads():
-    """Check that every torch estimator exposes the shared precision and n_threads parameters."""
+def _torch_estimators():
+    """``(name, class)`` of every discovered estimator that trains a torch network.
+
+    The others (SetKernelSVC, an SVM) hold no tensor and have no torch settings.
+    """
     from skstruct._base import _BaseStructuredClassifier
 
-    for name, cls in all_estimators():
-        if not issubclass(cls, _BaseStructuredClassifier):
-            continue  # SetKernelSVC: an SVM, no torch
+    return [(name, cls) for name, cls in all_estimators()
+            if issubclass(cls, _BaseStructuredClassifier)]
+
+
+def test_every_estimator_has_precision_and_n_threads():
+    """Check that every torch estimator exposes the shared precision and n_threads parameters."""
+    for name, cls in _torch_estimators():
         params = inspect.signature(cls.__init__).parameters
         assert params["precision"].default == "fp32", name
         assert params["n_threads"].default is None, name
@@ -91,9 +98,9 @@ def test_n_threads_rejects_zero(iris):
 
 @pytest.mark.gpu
 @needs_cuda
-@pytest.mark.parametrize("name", sorted(FLAT_PARAMS))
+@pytest.mark.parametrize("name", [name for name, _ in _torch_estimators()])
 def test_cuda_training_matches_api(iris, name):
-    """Check that every estimator trains and predicts on CUDA (MILConveyance on bags)."""
+    """Check that every torch estimator trains and predicts on CUDA (MILConveyance on bags)."""
     X, y = iris
     cls = dict(all_estimators())[name]
     params = {**FLAT_PARAMS[name], "device": "cuda"}
@@ -155,8 +162,7 @@ class _TorchObjectFinder(pickle.Pickler):
         return NotImplemented
 
 
-# The torch estimators (SetKernelSVC, an SVM, holds no tensor).
-_PICKLE_CASES = [(name, {}) for name in sorted(FLAT_PARAMS) if name != "SetKernelSVC"] + [
+_PICKLE_CASES = [(name, {}) for name, _ in _torch_estimators()] + [
     ("ConveyanceClassifier", {"early_stopping": True}),
     ("MILConveyance", {"early_stopping": True}),
     ("MILConveyance", {"n_estimators": 2}),

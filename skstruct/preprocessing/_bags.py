@@ -74,10 +74,10 @@ class BagTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimator):
         self : object
             The fitted transformer.
         """
-        from .._mil import _check_bags
+        from .._mil import _check_bag_width, _check_bags
 
         bags = _check_bags(X, estimator="BagTransformer")
-        self.n_features_in_ = bags[0].shape[1]
+        _check_bag_width(bags, self, reset=True)
         self.transformer_ = clone(self.transformer).fit(np.concatenate(bags, axis=0))
         return self
 
@@ -94,15 +94,11 @@ class BagTransformer(VersionedPickleMixin, TransformerMixin, BaseEstimator):
         bags : list of ndarray of shape (n_instances_i, n_features_out)
             The transformed bags, in the order of ``X``.
         """
-        from .._mil import _check_bags, _split_by_length
+        from .._mil import _check_bag_width, _check_bags, _split_by_length
 
         check_is_fitted(self)
         bags = _check_bags(X, estimator="BagTransformer")
-        if bags[0].shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has bags with {bags[0].shape[1]} features, but BagTransformer "
-                f"was fitted with {self.n_features_in_} features per instance."
-            )
+        _check_bag_width(bags, self, reset=False)
         out = np.asarray(self.transformer_.transform(np.concatenate(bags, axis=0)))
         return _split_by_length(out, [len(b) for b in bags])
 

@@ -9,7 +9,7 @@ from sklearn.svm import SVC
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
-from .._mil import _check_bags
+from .._mil import _check_bag_labels, _check_bag_width, _check_bags
 from ..utils._persistence import VersionedPickleMixin
 from ..utils._sklearn_compat import Interval, _fit_context
 from ..utils.validation import check_sample_weight
@@ -89,6 +89,11 @@ def set_kernel(bags_a, bags_b, gammas, *, self_a=None, self_b=None):
             f"bags_a has {bags_a[0].shape[1]} features per instance but bags_b has "
             f"{bags_b[0].shape[1]}; both need the same features."
         )
+    return _set_kernel_unchecked(bags_a, bags_b, gammas, self_a=self_a, self_b=self_b)
+
+
+def _set_kernel_unchecked(bags_a, bags_b, gammas, *, self_a=None, self_b=None):
+    """:func:`set_kernel` on bags already validated (float arrays of one width)."""
     gammas = [float(g) for g in gammas]
     xb, starts_b, lengths_b = _stack(bags_b)
     sums = np.empty((len(gammas), len(bags_a), len(bags_b)))
@@ -214,26 +219,12 @@ class SetKernelSVC(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
     def _validate_X(self, X, *, reset):
         bags = [b.astype(np.float64, copy=False)
                 for b in _check_bags(X, estimator="SetKernelSVC")]
-        if reset:
-            self.n_features_in_ = bags[0].shape[1]
-        elif bags[0].shape[1] != self.n_features_in_:
-            raise ValueError(
-                f"X has bags with {bags[0].shape[1]} features, but SetKernelSVC was "
-                f"fitted with {self.n_features_in_} features per instance."
-            )
+        _check_bag_width(bags, self, reset=reset)
         return bags
 
     def _validate_X_y(self, X, y):
         bags = self._validate_X(X, reset=True)
-        y = np.asarray(y)
-        if y.ndim != 1:
-            raise ValueError(f"y must be 1-D with one label per bag, got shape {y.shape}.")
-        if len(y) != len(bags):
-            raise ValueError(
-                f"X has {len(bags)} bags but y has {len(y)} labels; expected one "
-                "label per bag."
-            )
-        return bags, y
+        return bags, _check_bag_labels(bags, y, estimator="SetKernelSVC")
 
     @staticmethod
     def _positive_grid(values, name):
@@ -305,7 +296,7 @@ class SetKernelSVC(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
 
         widths = gammas / self.n_features_in_
         self_sim = _self_similarity(self.bags_, widths)
-        kernels = set_kernel(self.bags_, self.bags_, widths, self_a=self_sim, self_b=self_sim)
+        kernels = _set_kernel_unchecked(self.bags_, self.bags_, widths, self_a=self_sim, self_b=self_sim)
         self.cv_scores_ = None
         self.best_score_ = float("nan")
         best = (0, 0)
@@ -336,7 +327,7 @@ class SetKernelSVC(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
     def _kernel(self, X):
         check_is_fitted(self)
         bags = self._scale(self._validate_X(X, reset=False))
-        (kernel,) = set_kernel(bags, self.bags_, [self.gamma_],
+        (kernel,) = _set_kernel_unchecked(bags, self.bags_, [self.gamma_],
                                self_b=self._self_similarity_[None])
         return kernel
 
