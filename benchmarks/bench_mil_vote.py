@@ -14,7 +14,10 @@ test fold), all seeded by ``--seed`` (default 0):
 * ``defaults on arcsinh``: ``MILConveyance()`` behind
   ``BagTransformer(FunctionTransformer(np.arcsinh))`` (the defaults' best
   FOX lever, ``mil_levers_arcsinh_5x10.json``);
-* ``set-kernel SVM on arcsinh``: the same SVM behind the same arcsinh.
+* ``set-kernel SVM on arcsinh``: the same SVM behind the same arcsinh;
+* ``miGraph SVM`` and ``miGraph SVM on arcsinh``: the same two SVMs with
+  ``instance_weighting="clique"`` (miGraph's instance weights, Zhou et al.
+  2009); not members of ``mil_vote()``.
 
 and combinations fixed before any run that has their members (so they are
 not chosen on the test folds either):
@@ -29,7 +32,10 @@ not chosen on the test folds either):
   2-2 tie goes to the mean ``predict_proba`` of the three networks;
 * ``majority of the five``: at least three of all five members (what
   ``mil_vote()`` and ``python -m skstruct reproduce mil --model vote``
-  predict).
+  predict);
+* ``majority of the five with miGraph SVMs``: the same five with both SVMs
+  replaced by their miGraph versions;
+* ``majority of the seven``: at least four of all seven members.
 
 Every (data set, fold, member) is one task, run ``--n-jobs`` at a time; the
 networks train on ``--device`` (one torch thread per task), the SVM on the
@@ -57,9 +63,13 @@ import numpy as np
 import torch
 from joblib import Parallel, delayed
 from sklearn.base import clone
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
 
 from skstruct.datasets import MIL_BENCHMARKS, load_mil_benchmark
+from skstruct.preprocessing import BagTransformer
 from skstruct.reproduce import benchmark_folds, mil_vote
+from skstruct.svm import SetKernelSVC
 
 from _mil_common import run_header, write_results
 
@@ -69,7 +79,15 @@ MIL_VOTE_NAMES = {"defaults": "milconveyance", "MI-Net": "minet",
                   "set-kernel SVM": "set_kernel_svm",
                   "defaults on arcsinh": "milconveyance_arcsinh",
                   "set-kernel SVM on arcsinh": "set_kernel_svm_arcsinh"}
-MEMBERS = tuple(MIL_VOTE_NAMES)
+# Members outside mil_vote(), by name -> a builder taking the seed.
+EXTRA_MEMBERS = {
+    "miGraph SVM": lambda seed: SetKernelSVC(random_state=seed, instance_weighting="clique"),
+    "miGraph SVM on arcsinh": lambda seed: make_pipeline(
+        BagTransformer(FunctionTransformer(np.arcsinh)),
+        SetKernelSVC(random_state=seed, instance_weighting="clique")),
+}
+MEMBERS = tuple(MIL_VOTE_NAMES) + tuple(EXTRA_MEMBERS)
+FIVE = MEMBERS[:5]  # the members of mil_vote()
 NETWORKS = ("defaults", "MI-Net", "defaults on arcsinh")
 # name -> (members, rule); every rule is fixed here, before any run.
 COMBINATIONS = {
@@ -78,12 +96,19 @@ COMBINATIONS = {
     "majority with defaults on arcsinh": (
         ("defaults on arcsinh", "MI-Net", "set-kernel SVM"), "majority"),
     "majority of the four": (MEMBERS[:4], "majority, ties by the networks' mean probability"),
-    "majority of the five": (MEMBERS, "majority"),
+    "majority of the five": (FIVE, "majority"),
+    # Added with the two miGraph members, before any run that had them.
+    "majority of the five with miGraph SVMs": (
+        ("defaults", "MI-Net", "defaults on arcsinh", "miGraph SVM", "miGraph SVM on arcsinh"),
+        "majority"),
+    "majority of the seven": (MEMBERS, "majority"),
 }
 
 
 def make_member(name, device, seed=0):
-    """The member ``name`` of ``mil_vote(random_state=seed)``, unfitted, on ``device``."""
+    """The member ``name`` of ``mil_vote(random_state=seed)`` (or an extra one), unfitted."""
+    if name in EXTRA_MEMBERS:
+        return EXTRA_MEMBERS[name](seed)
     vote = mil_vote(random_state=seed, n_threads=1, device=device)
     return clone(vote.named_estimators[MIL_VOTE_NAMES[name]])
 

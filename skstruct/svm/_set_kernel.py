@@ -11,10 +11,10 @@ from sklearn.utils.validation import check_is_fitted
 
 from .._mil import _check_bag_labels, _check_bag_width, _check_bags
 from ..utils._persistence import VersionedPickleMixin
-from ..utils._sklearn_compat import Interval, _fit_context
+from ..utils._sklearn_compat import Interval, StrOptions, _fit_context
 from ..utils.validation import check_sample_weight
 
-__all__ = ["SetKernelSVC", "set_kernel"]
+__all__ = ["SetKernelSVC", "clique_weights", "set_kernel"]
 
 # Instances per block of the instance-pair matrix (8 MB in float64 per row of
 # 1,000 instances of the other side): the kernel of large bag sets is summed
@@ -35,17 +35,70 @@ def _sq_dists(a, b):
     return np.maximum(sq, 0.0, out=sq)
 
 
-def _self_similarity(bags, gammas):
-    """``k(A, A) = mean_{x, x' in A} exp(-gamma ||x - x'||^2)``, shape (n_gammas, n_bags)."""
+def _self_similarity(bags, gammas, weights=None):
+    """``k(A, A)`` of every bag, one row per ``gamma``: shape (n_gammas, n_bags).
+
+    ``mean_{x, x' in A} exp(-gamma ||x - x'||^2)``, or with instance weights
+    (summing to one per bag) ``sum_{x, x'} w_x w_x' exp(-gamma ||x - x'||^2)``.
+    """
     out = np.empty((len(gammas), len(bags)))
     for i, bag in enumerate(bags):
         sq = _sq_dists(bag, bag)
+        pair_weights = None if weights is None else np.outer(weights[i], weights[i])
         for g, gamma in enumerate(gammas):
-            out[g, i] = np.exp(-gamma * sq).mean()
+            pairs = np.exp(-gamma * sq)
+            out[g, i] = pairs.mean() if pair_weights is None else (pairs * pair_weights).sum()
     return out
 
 
-def set_kernel(bags_a, bags_b, gammas, *, self_a=None, self_b=None):
+def clique_weights(bags):
+    """miGraph's instance weights: one over the size of each instance's neighbourhood.
+
+    Zhou, Sun and Li (2009) treat a bag as a graph: two of its instances are
+    neighbours when their Euclidean distance is below the mean distance
+    between the bag's instances (``delta``), and an instance weighs one over
+    its number of neighbours, itself included. Instances of a dense clump
+    share one unit of weight between them, so a bag's many near-copies of
+    one instance count about as much as a single distinct instance. The
+    weights of a bag are normalised to sum to one; they depend on that bag
+    alone (no labels, no other bags).
+
+    Parameters
+    ----------
+    bags : sequence of array-like of shape (n_instances_i, n_features)
+        Bags.
+
+    Returns
+    -------
+    weights : list of ndarray of shape (n_instances_i,)
+        Non-negative weights summing to one per bag; equal weights for bags
+        of one instance and for bags whose instances are all equal.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skstruct.svm import clique_weights
+    >>> bag = np.array([[0.0], [0.1], [5.0]])  # a pair of near-copies and one other
+    >>> np.round(clique_weights([bag])[0], 3)
+    array([0.25, 0.25, 0.5 ])
+    """
+    bags = _check_bags(bags, name="bags", estimator="clique_weights")
+    return [_clique_weights_unchecked(b.astype(np.float64, copy=False)) for b in bags]
+
+
+def _clique_weights_unchecked(bag):
+    n = len(bag)
+    if n == 1:
+        return np.ones(1)
+    dist = np.sqrt(_sq_dists(bag, bag))
+    delta = dist[~np.eye(n, dtype=bool)].mean()  # mean distance between distinct instances
+    neighbours = (dist < delta) | np.eye(n, dtype=bool)
+    inverse = 1.0 / neighbours.sum(1)
+    return inverse / inverse.sum()
+
+
+def set_kernel(bags_a, bags_b, gammas, *, self_a=None, self_b=None, weights_a=None,
+               weights_b=None):
     """Normalised set kernels between two sequences of bags, one per ``gamma``.
 
     The set kernel of two bags is the mean RBF kernel over all pairs of their
@@ -56,7 +109,11 @@ def set_kernel(bags_a, bags_b, gammas, *, self_a=None, self_b=None):
 
     ``K`` is a positive semi-definite kernel on bags (a mean of a PSD kernel
     over instances, then a cosine normalisation), with ``K(A, A) = 1``; for
-    bags of one instance it is the RBF kernel itself.
+    bags of one instance it is the RBF kernel itself. With instance weights
+    (for example :func:`clique_weights`), the means become weighted means,
+    ``k(A, B) = sum_x sum_y w_x w_y exp(-gamma ||x - y||^2)`` with each bag's
+    weights scaled to sum to one: still PSD (the inner product of weighted
+    mean embeddings), still unit on the diagonal.
 
     Parameters
     ----------
@@ -65,7 +122,11 @@ def set_kernel(bags_a, bags_b, gammas, *, self_a=None, self_b=None):
     gammas : sequence of float
         RBF widths; one kernel matrix is returned for each.
     self_a, self_b : ndarray of shape (n_gammas, n_bags), default=None
-        ``k(A, A)`` of the bags of each side, when already known.
+        ``k(A, A)`` of the bags of each side, when already known (with the
+        same weights).
+    weights_a, weights_b : sequence of array-like of shape (n_instances_i,), default=None
+        Non-negative instance weights of each bag of that side, not all zero
+        in a bag; ``None`` weighs the instances of a bag equally.
 
     Returns
     -------
@@ -89,13 +150,52 @@ def set_kernel(bags_a, bags_b, gammas, *, self_a=None, self_b=None):
             f"bags_a has {bags_a[0].shape[1]} features per instance but bags_b has "
             f"{bags_b[0].shape[1]}; both need the same features."
         )
-    return _set_kernel_unchecked(bags_a, bags_b, gammas, self_a=self_a, self_b=self_b)
+    weights_a = _check_instance_weights(weights_a, bags_a, "weights_a", "bags_a")
+    weights_b = _check_instance_weights(weights_b, bags_b, "weights_b", "bags_b")
+    return _set_kernel_unchecked(bags_a, bags_b, gammas, self_a=self_a, self_b=self_b,
+                                 weights_a=weights_a, weights_b=weights_b)
 
 
-def _set_kernel_unchecked(bags_a, bags_b, gammas, *, self_a=None, self_b=None):
-    """:func:`set_kernel` on bags already validated (float arrays of one width)."""
+def _check_instance_weights(weights, bags, name, bags_name):
+    """Per-bag instance weights as float arrays summing to one, or ``None``."""
+    if weights is None:
+        return None
+    if len(weights) != len(bags):
+        raise ValueError(
+            f"{name} has {len(weights)} entries but {bags_name} has {len(bags)} bags; "
+            "pass one weight array per bag."
+        )
+    out = []
+    for i, (w, bag) in enumerate(zip(weights, bags)):
+        w = np.asarray(w, dtype=np.float64)
+        if w.shape != (len(bag),):
+            raise ValueError(
+                f"{name}[{i}] has shape {w.shape} but bag {i} of {bags_name} has "
+                f"{len(bag)} instances; pass one weight per instance."
+            )
+        if not np.all(np.isfinite(w) & (w >= 0)) or w.sum() <= 0:
+            raise ValueError(
+                f"{name}[{i}] must hold finite, non-negative weights with a positive "
+                f"sum, got {w!r}."
+            )
+        out.append(w / w.sum())
+    return out
+
+
+def _set_kernel_unchecked(bags_a, bags_b, gammas, *, self_a=None, self_b=None,
+                          weights_a=None, weights_b=None):
+    """:func:`set_kernel` on bags already validated (float arrays of one width).
+
+    Weights, when given, are one array per bag summing to one (both sides
+    weighted or neither).
+    """
+    if (weights_a is None) != (weights_b is None):
+        weights_a = [np.full(len(b), 1.0 / len(b)) for b in bags_a] if weights_a is None else weights_a
+        weights_b = [np.full(len(b), 1.0 / len(b)) for b in bags_b] if weights_b is None else weights_b
+    weighted = weights_a is not None
     gammas = [float(g) for g in gammas]
     xb, starts_b, lengths_b = _stack(bags_b)
+    wb = np.concatenate(weights_b) if weighted else None
     sums = np.empty((len(gammas), len(bags_a), len(bags_b)))
     # Blocks of whole bags of A, so that a block times all instances of B
     # stays near _BLOCK_PAIRS pairs.
@@ -108,15 +208,21 @@ def _set_kernel_unchecked(bags_a, bags_b, gammas, *, self_a=None, self_b=None):
             last += 1
         xa, starts_a, _ = _stack(bags_a[first:last])
         sq = _sq_dists(xa, xb)
+        pair_weights = np.outer(np.concatenate(weights_a[first:last]), wb) if weighted else None
         for g, gamma in enumerate(gammas):
             pairs = np.exp(-gamma * sq)
+            if weighted:
+                pairs *= pair_weights
             by_bag_a = np.add.reduceat(pairs, starts_a, axis=0)
             sums[g, first:last] = np.add.reduceat(by_bag_a, starts_b, axis=1)
         first = last
-    lengths_a = np.fromiter((len(b) for b in bags_a), dtype=np.float64, count=len(bags_a))
-    means = sums / np.outer(lengths_a, lengths_b)
-    self_a = _self_similarity(bags_a, gammas) if self_a is None else self_a
-    self_b = _self_similarity(bags_b, gammas) if self_b is None else self_b
+    if weighted:
+        means = sums
+    else:
+        lengths_a = np.fromiter((len(b) for b in bags_a), dtype=np.float64, count=len(bags_a))
+        means = sums / np.outer(lengths_a, lengths_b)
+    self_a = _self_similarity(bags_a, gammas, weights_a) if self_a is None else self_a
+    self_b = _self_similarity(bags_b, gammas, weights_b) if self_b is None else self_b
     return [means[g] / np.sqrt(np.outer(self_a[g], self_b[g])) for g in range(len(gammas))]
 
 
@@ -155,6 +261,12 @@ class SetKernelSVC(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
         one value each.
     random_state : int, RandomState instance or None, default=None
         Seed of the shuffled inner folds when ``cv`` is an int.
+    instance_weighting : {'uniform', 'clique'}, default='uniform'
+        How the instances of a bag weigh in its mean embedding. ``'uniform'``:
+        equally (Gaertner et al.'s set kernel). ``'clique'``: by
+        :func:`clique_weights`, computed on the standardised instances of
+        each bag alone, which is the kernel of miGraph (Zhou et al. 2009),
+        here with the same unit-norm normalisation.
 
     Attributes
     ----------
@@ -180,6 +292,8 @@ class SetKernelSVC(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
         The SVM on the precomputed kernel, fitted on all training bags.
     bags_ : list of ndarray
         The standardised training bags: prediction needs their kernel.
+    instance_weights_ : list of ndarray or None
+        The training bags' instance weights (``None`` for ``'uniform'``).
 
     See Also
     --------
@@ -205,14 +319,16 @@ class SetKernelSVC(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
         "Cs": ["array-like"],
         "cv": [Interval(numbers.Integral, 2, None, closed="left"), "cv_object"],
         "random_state": ["random_state"],
+        "instance_weighting": [StrOptions({"uniform", "clique"})],
     }
 
     def __init__(self, gammas=(0.25, 0.5, 1.0, 2.0, 4.0), Cs=(1.0, 10.0, 100.0), cv=5,
-                 random_state=None):
+                 random_state=None, instance_weighting="uniform"):
         self.gammas = gammas
         self.Cs = Cs
         self.cv = cv
         self.random_state = random_state
+        self.instance_weighting = instance_weighting
 
     # --------------------------------------------------------------- validation
 
@@ -252,6 +368,11 @@ class SetKernelSVC(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
 
     def _scale(self, bags):
         return [(b - self.mean_) / self.scale_ for b in bags]
+
+    def _weights(self, bags):
+        if self.instance_weighting == "uniform":
+            return None
+        return [_clique_weights_unchecked(b) for b in bags]
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -293,10 +414,13 @@ class SetKernelSVC(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
         variance = np.average((instances - self.mean_) ** 2, axis=0, weights=instance_weight)
         self.scale_ = np.sqrt(variance) + 1e-6
         self.bags_ = self._scale(bags)
+        self.instance_weights_ = self._weights(self.bags_)
 
         widths = gammas / self.n_features_in_
-        self_sim = _self_similarity(self.bags_, widths)
-        kernels = _set_kernel_unchecked(self.bags_, self.bags_, widths, self_a=self_sim, self_b=self_sim)
+        self_sim = _self_similarity(self.bags_, widths, self.instance_weights_)
+        kernels = _set_kernel_unchecked(
+            self.bags_, self.bags_, widths, self_a=self_sim, self_b=self_sim,
+            weights_a=self.instance_weights_, weights_b=self.instance_weights_)
         self.cv_scores_ = None
         self.best_score_ = float("nan")
         best = (0, 0)
@@ -327,8 +451,9 @@ class SetKernelSVC(VersionedPickleMixin, ClassifierMixin, BaseEstimator):
     def _kernel(self, X):
         check_is_fitted(self)
         bags = self._scale(self._validate_X(X, reset=False))
-        (kernel,) = _set_kernel_unchecked(bags, self.bags_, [self.gamma_],
-                               self_b=self._self_similarity_[None])
+        (kernel,) = _set_kernel_unchecked(
+            bags, self.bags_, [self.gamma_], self_b=self._self_similarity_[None],
+            weights_a=self._weights(bags), weights_b=self.instance_weights_)
         return kernel
 
     def decision_function(self, X):

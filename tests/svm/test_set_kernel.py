@@ -15,7 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 
 from skstruct import MILConveyance
 from skstruct.preprocessing import BagTransformer
-from skstruct.svm import SetKernelSVC, set_kernel
+from skstruct.svm import SetKernelSVC, clique_weights, set_kernel
 from skstruct.svm import _set_kernel
 from skstruct.utils._sklearn_compat import InvalidParameterError, validate_data
 
@@ -268,3 +268,112 @@ ADAPTER_XFAIL = {
 def test_sklearn_checks_on_one_instance_bags(estimator, check):
     """Check that sklearn's common checks pass on one-instance bags."""
     check(estimator)
+
+
+# ------------------------------------------------ miGraph (clique) weighting
+
+
+def _reference_clique_weights(bag):
+    """miGraph's weights written out instance by instance, in float64."""
+    n = len(bag)
+    if n == 1:
+        return np.ones(1)
+    dist = [[np.sqrt(np.sum((bag[a] - bag[u]) ** 2)) for u in range(n)] for a in range(n)]
+    delta = np.mean([dist[a][u] for a in range(n) for u in range(n) if a != u])
+    inverse = [1.0 / sum(1 for u in range(n) if u == a or dist[a][u] < delta) for a in range(n)]
+    return np.array(inverse) / np.sum(inverse)
+
+
+def _reference_weighted_kernel(bags_a, bags_b, weights_a, weights_b, gamma):
+    """The weighted, normalised set kernel from its definition, pair by pair."""
+    def k(a, wa, b, wb):
+        return sum(wa[i] * wb[j] * np.exp(-gamma * np.sum((x - z) ** 2))
+                   for i, x in enumerate(a) for j, z in enumerate(b))
+
+    return np.array([[k(a, wa, b, wb) / np.sqrt(k(a, wa, a, wa) * k(b, wb, b, wb))
+                      for b, wb in zip(bags_b, weights_b)]
+                     for a, wa in zip(bags_a, weights_a)])
+
+
+def test_clique_weights_match_their_definition():
+    """Check clique_weights against the neighbourhood rule; degenerate bags equal."""
+    bags, _ = _bags(10, seed=5)
+    for bag, weights in zip(bags, clique_weights(bags)):
+        np.testing.assert_allclose(weights, _reference_clique_weights(bag), rtol=1e-12)
+        assert weights.sum() == pytest.approx(1.0)
+    same = clique_weights([np.ones((4, 2)), np.zeros((1, 2))])
+    np.testing.assert_allclose(same[0], 0.25)
+    np.testing.assert_allclose(same[1], 1.0)
+    # A clump of near-copies shares one unit of weight: 2 x 1/4 next to 1/2.
+    clump = np.array([[0.0, 0.0], [0.0, 0.01], [3.0, 0.0]])
+    np.testing.assert_allclose(clique_weights([clump])[0], [0.25, 0.25, 0.5])
+
+
+def test_weighted_kernel_matches_its_definition(monkeypatch):
+    """Check weighted set_kernel against the weighted pairwise formula, blocked too."""
+    bags_a, _ = _bags(6, seed=6)
+    bags_b, _ = _bags(5, seed=7)
+    rng = np.random.RandomState(0)
+    weights_a = [rng.rand(len(b)) + 0.1 for b in bags_a]
+    weights_b = clique_weights(bags_b)
+    norm_a = [w / w.sum() for w in weights_a]
+    kernels = set_kernel(bags_a, bags_b, [0.2, 2.0], weights_a=weights_a, weights_b=weights_b)
+    for gamma, kernel in zip([0.2, 2.0], kernels):
+        np.testing.assert_allclose(
+            kernel, _reference_weighted_kernel(bags_a, bags_b, norm_a, weights_b, gamma),
+            rtol=1e-12)
+    monkeypatch.setattr(_set_kernel, "_BLOCK_PAIRS", 7)
+    blocked = set_kernel(bags_a, bags_b, [2.0], weights_a=weights_a, weights_b=weights_b)[0]
+    np.testing.assert_allclose(blocked, kernels[1], rtol=1e-12)
+    # Equal weights are the unweighted kernel; weights on one side only too.
+    equal = [np.ones(len(b)) for b in bags_b]
+    np.testing.assert_allclose(set_kernel(bags_a, bags_b, [0.2], weights_b=equal)[0],
+                               set_kernel(bags_a, bags_b, [0.2])[0], rtol=1e-12)
+    (square,) = set_kernel(bags_a, bags_a, [0.5], weights_a=weights_a, weights_b=weights_a)
+    np.testing.assert_allclose(np.diag(square), 1.0, rtol=1e-12)
+    assert np.linalg.eigvalsh(square).min() > -1e-10
+
+
+def test_clique_svm_is_an_svc_on_the_miGraph_kernel():
+    """Check SetKernelSVC(instance_weighting='clique') against a precomputed SVC by hand."""
+    bags, y = _bags(30, seed=8)
+    clf = SetKernelSVC(gammas=[0.5], Cs=[10.0], instance_weighting="clique").fit(bags, y)
+    stacked = np.concatenate(bags)
+    mean, scale = stacked.mean(0), stacked.std(0) + 1e-6
+    scaled = [(b - mean) / scale for b in bags]
+    weights = [_reference_clique_weights(b) for b in scaled]
+    kernel = _reference_weighted_kernel(scaled, scaled, weights, weights, 0.5 / 3)
+    ref = SVC(kernel="precomputed", C=10.0).fit(kernel, y)
+    test_bags, _ = _bags(8, seed=9)
+    scaled_test = [(b - mean) / scale for b in test_bags]
+    test_kernel = _reference_weighted_kernel(
+        scaled_test, scaled, [_reference_clique_weights(b) for b in scaled_test], weights,
+        0.5 / 3)
+    np.testing.assert_allclose(clf._kernel(test_bags), test_kernel, rtol=1e-12)
+    # Kernels equal to rounding can take libsvm (tol=1e-3) along another path.
+    np.testing.assert_allclose(clf.decision_function(test_bags),
+                               ref.decision_function(test_kernel), atol=3e-3)
+    np.testing.assert_array_equal(clf.predict(test_bags), ref.predict(test_kernel))
+    for w, ref_w in zip(clf.instance_weights_, weights):
+        np.testing.assert_allclose(w, ref_w, rtol=1e-12)
+    assert SetKernelSVC(gammas=[0.5], Cs=[10.0]).fit(bags, y).instance_weights_ is None
+
+
+def test_weighted_kernel_bad_input():
+    """Check that bad instance weights and a bad weighting name the argument."""
+    bags, y = _bags(6)
+    with pytest.raises(ValueError, match="weights_a has 2 entries but bags_a has 6 bags"):
+        set_kernel(bags, bags, [1.0], weights_a=[np.ones(1)] * 2)
+    with pytest.raises(ValueError, match=r"weights_b\[0\] has shape \(9,\) but bag 0"):
+        set_kernel(bags, bags, [1.0], weights_b=[np.ones(9)] + [np.ones(len(b)) for b in bags[1:]])
+    bad = [np.ones(len(b)) for b in bags]
+    bad[2] = -bad[2]
+    with pytest.raises(ValueError, match=r"weights_a\[2\] must hold finite, non-negative"):
+        set_kernel(bags, bags, [1.0], weights_a=bad)
+    bad[2] = np.zeros(len(bags[2]))
+    with pytest.raises(ValueError, match=r"weights_a\[2\] must hold .* positive sum"):
+        set_kernel(bags, bags, [1.0], weights_a=bad)
+    with pytest.raises(ValueError, match="Bag 0 of bags is empty"):
+        clique_weights([np.zeros((0, 2))])
+    with pytest.raises(InvalidParameterError, match="instance_weighting"):
+        SetKernelSVC(instance_weighting="graph").fit(bags, y)
