@@ -35,7 +35,7 @@ from skstruct import (
 )
 from skstruct import losses, metrics, sets
 from skstruct.pipeline import predict_set
-from skstruct.svm import SetKernelSVC, set_kernel
+from skstruct.svm import SetKernelSVC, clique_weights, set_kernel
 
 DOC = pathlib.Path(__file__).resolve().parents[1] / "doc" / "bad_input_catalogue.md"
 FAST = dict(hidden_layer_sizes=(4,), max_epochs=1, random_state=0)
@@ -174,6 +174,10 @@ CASES = [
     Case("svm", "cv 1", _fit(SetKernelSVC(cv=1), BAGS, BAG_Y), V, "cv"),
     Case("svm", "predict with other features", lambda: SetKernelSVC(gammas=[1.0], Cs=[1.0]).fit(BAGS, BAG_Y).predict([np.zeros((2, 5))]), V, "features"),
     Case("svm", "set_kernel widths differ", lambda: set_kernel(BAGS, [np.zeros((1, 3))], [1.0]), V, "bags_a|bags_b"),
+    Case("svm", "set_kernel weights per bag missing", lambda: set_kernel(BAGS, BAGS, [1.0], weights_a=[np.ones(3)]), V, "weights_a"),
+    Case("svm", "set_kernel negative weights", lambda: set_kernel(BAGS, BAGS, [1.0], weights_b=[-np.ones(len(b)) for b in BAGS]), V, "weights_b"),
+    Case("svm", "instance_weighting unknown", _fit(SetKernelSVC(instance_weighting="graph"), BAGS, BAG_Y), V, "instance_weighting"),
+    Case("svm", "clique_weights of an empty bag", lambda: clique_weights([np.zeros((0, 2))]), V, "bag|empty"),
     # ------------------------------------------------------------ structures
     Case("structure", "hierarchy with a cycle", lambda: Hierarchy.from_edges([("a", "b"), ("b", "c"), ("c", "a")]), V, "cycle"),
     Case("structure", "hierarchy self loop", lambda: Hierarchy({"a": "a", "b": None}), V, "cycle|a"),

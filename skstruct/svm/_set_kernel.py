@@ -52,7 +52,7 @@ def _self_similarity(bags, gammas, weights=None):
 
 
 def clique_weights(bags):
-    """miGraph's instance weights: one over the size of each instance's neighbourhood.
+    """Instance weights of miGraph: one over the size of each instance's neighbourhood.
 
     Zhou, Sun and Li (2009) treat a bag as a graph: two of its instances are
     neighbours when their Euclidean distance is below the mean distance
