@@ -74,12 +74,17 @@ class PeakMemory(TorchDispatchMode):
 
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
+        # An output on an input's storage (a view, an in-place or out= result)
+        # allocates nothing. Without this check a view of a tensor made before
+        # the block (a prepared structure such as Q.T) would count as new.
+        inputs = {t.untyped_storage().data_ptr() for t in tree_flatten((args, kwargs))[0]
+                  if isinstance(t, torch.Tensor)}
         for tensor in tree_flatten(out)[0]:
             if isinstance(tensor, torch.Tensor):
                 storage = tensor.untyped_storage()
                 key, nbytes = storage.data_ptr(), storage.nbytes()
-                if nbytes == 0 or key in self._seen:
-                    continue  # a view of a tracked (or an outside) storage
+                if nbytes == 0 or key in self._seen or key in inputs:
+                    continue  # already counted, or memory the op did not allocate
                 self._seen.add(key)
                 self.live += nbytes
                 self.peak = max(self.peak, self.live)
