@@ -6,7 +6,8 @@ next to the current one and times, interleaved, forward + backward of
 targets, for each (B, C): alone (leaf logits) and behind a 64-128-C MLP (the
 training step's shape). Q: an ordinal band of width 1 (what
 ``bench_training.py`` uses). Ratios of medians over ``--repeats``
-interleaved rounds; results to ``--output`` as JSON::
+interleaved rounds (every other round in reverse order); results to
+``--output`` as JSON::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_conveyance_ab.py --rev c2f6412 --repeats 200 \\
         --output benchmarks/results_committed/bench_conveyance_ab.json
@@ -81,8 +82,11 @@ def main(argv=None):
         with torch.no_grad():
             torch.testing.assert_close(losses["before"](z, t), losses["after"](z, t))
         times = {k: [] for k in runs}
+        names = list(runs)
         for r in range(args.repeats + 5):
-            for name, run in runs.items():
+            # Every other round in reverse, so that neither revision always runs first.
+            for name in names if r % 2 == 0 else names[::-1]:
+                run = runs[name]
                 start = time.process_time()
                 run()
                 if r >= 5:

@@ -209,9 +209,9 @@ class _ConveyanceFunction(torch.autograd.Function):
         return grad.scatter_(1, t, g * grad_t), None, None, None, None, None
 
 
-# Largest C for which the plausible sums come from two (B, C) x (C, C) matmuls
-# against prepared 0/1 tables (the sums of every label's S - {t}, then N);
-# beyond it the matmuls cost more than the gathers they replace.
+# Largest C for which the plausible sums come from one (B, C) x (C, 2C) matmul
+# against a prepared 0/1 table (the sums of every label's S and N at once);
+# beyond it the matmul costs more than the gathers it replaces.
 _TABLE_MAX_CLASSES = 32
 
 
@@ -237,29 +237,20 @@ class _ConveyanceProbFunction(torch.autograd.Function):
     and ``-(alpha (1 - p_t) / p_t + beta p_t s_n / p_S^2) / L`` at t (the
     coefficients of :class:`_ConveyanceFunction`, in probability space).
 
-    The gradient is linear in the incoming gradient ``g``, so the forward
-    already forms the three per-row coefficients for ``g = 1`` and saves only
-    them (and the (B, C) exponentials): the backward is then one (B, C) pass
-    per group and a scale by ``g``, and no (B, 1) intermediates of the
-    coefficients outlive the forward (peak memory at or below
-    cross-entropy's, whose own backward needs three (B, C) tensors).
-
-    The plausible sets come as ``tables`` (two (C, C) 0/1 float tables whose
-    column t marks S(t) - {t} and N(t), each read with one matmul, and the
-    bool rows of N), as ``others`` (the sparse index of
-    :func:`_plausible_index`, rows gathered per sample, padded with t), or as
-    ``not_s`` (the (B, C) float mask of N).
+    The plausible sets come as ``table`` (C, 2C), a 0/1 float table with
+    columns ``t`` (S(t) - {t}) and ``C + t`` (N(t)) read with one matmul, as
+    ``others`` (the sparse index of :func:`_plausible_index`, rows gathered
+    per sample, padded with t), or as ``not_s`` (the (B, C) float mask of N).
     """
 
     @staticmethod
     def forward(ctx, z, p, p_t, t, tables, others, not_s, alpha, beta):
         e = p.scatter_(1, t, 0.0)  # p is the caller's fresh softmax: reuse it
         if tables is not None:
-            table_s, table_n, n_rows = tables
-            # Two (B, C) products, one after the other, rather than one
-            # (B, 2C): the sums of every label's S - {t} (then N), read at t.
-            s_s = torch.mm(e, table_s).gather(1, t)
-            s_n = torch.mm(e, table_n).gather(1, t)
+            table, n_rows = tables
+            sums = torch.mm(e, table)  # (B, 2C): [S - {t} sums | N sums] per label t
+            s_s = sums.gather(1, t)
+            s_n = sums[:, e.shape[1]:].gather(1, t)
             first, second = e, n_rows  # e, and the (C, C) bool rows of N
         elif others is not None:
             e_s = e.gather(1, others)  # (B, K); the padding reads e_t = 0
@@ -276,30 +267,27 @@ class _ConveyanceProbFunction(torch.autograd.Function):
         u = s_s + s_n
         p_s = p_t + s_s
         x = torch.div(u, p_t).mul_(alpha).addcdiv_(s_n, p_s, value=beta)
-        loss = torch.log1p(x)[:, 0]
-
-        # Backward coefficients for g = 1, with 1 / L = 1 / (1 + x).
-        inv_l = x.add_(1.0).reciprocal_()
-        aw = torch.reciprocal(p_t).mul_(alpha).mul_(inv_l)  # alpha / (p_t L)
-        # rw = beta s_n / (p_S^2 L), formed as (beta s_n / p_S) * (1 / (p_S L)):
-        # each factor stays below 1 / sqrt(tiny) and so does the product (at
-        # most 1 / p_S, since L p_S >= beta s_n). Forming beta s_n / p_S^2
-        # first overflows once p_S^2 nears tiny (p_t just above the
-        # sqrt(tiny) switch, S = {t}: an inf gradient).
-        b = torch.reciprocal(p_s).mul_(beta)  # beta / p_S
-        coef_n = torch.mul(b, inv_l).add_(aw)  # (alpha / p_t + beta / p_S) / L
-        rw = b.mul_(s_n).mul_(inv_l.div_(p_s))  # b, inv_l overwritten
-        coef_s = aw - rw
-        grad_t = torch.addcmul(aw.mul_(u), rw, p_t).neg_()  # aw is aw * u from here
-        ctx.save_for_backward(first, second, t, others, coef_n, coef_s, grad_t)
-        ctx.table = tables is not None
-        return loss
+        ctx.save_for_backward(first, second, t, others, p_t, p_s, s_n, u, x)
+        ctx.alpha, ctx.beta, ctx.table = alpha, beta, tables is not None
+        return torch.log1p(x)[:, 0]
 
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_loss):
-        first, second, t, others, coef_n, coef_s, grad_t = ctx.saved_tensors
-        g = grad_loss[:, None]
+        first, second, t, others, p_t, p_s, s_n, u, x = ctx.saved_tensors
+        w = grad_loss[:, None] / (x + 1.0)
+        a = torch.reciprocal(p_t).mul_(ctx.alpha)  # alpha / p_t
+        b = torch.reciprocal(p_s).mul_(ctx.beta)  # beta / p_S
+        # rw = w beta s_n / p_S^2, formed as (beta s_n / p_S) * (w / p_S): each
+        # factor stays below 1 / sqrt(tiny) and so does the product (it is at
+        # most grad / p_S, since (x + 1) p_S >= beta s_n). Forming
+        # beta s_n / p_S^2 first overflows once p_S^2 nears tiny (p_t just
+        # above the sqrt(tiny) switch, S = {t}: an inf gradient).
+        rw = (b * s_n).mul_(w / p_s)
+        aw = a * w
+        coef_s = aw - rw
+        coef_n = (a + b).mul_(w)
+        grad_t = torch.addcmul(aw * u, rw, p_t).neg_()
         # Each group gets its own coefficient (never coef_s + (coef_n -
         # coef_s), which cancels when both are large).
         if ctx.table:
@@ -311,21 +299,21 @@ class _ConveyanceProbFunction(torch.autograd.Function):
         else:
             e_n, e_s = first, second
             grad = torch.mul(e_s, coef_s).addcmul_(e_n, coef_n)
-        grad.mul_(g)
-        return grad.scatter_(1, t, grad_t * g), None, None, None, None, None, None, None, None
+        return grad.scatter_(1, t, grad_t), None, None, None, None, None, None, None, None
 
 
 def _class_tables(plausible, dtype):
-    """``(table_s, table_n, n_rows)`` for the small-C path of :class:`_ConveyanceProbFunction`.
+    """``(table, n_rows)`` for the small-C path of :class:`_ConveyanceProbFunction`.
 
-    ``table_s`` (C, C): column t marks S(t) - {t}; ``table_n`` (C, C):
-    column t marks N(t); ``n_rows`` (C, C): row t marks N(t). The tables are
-    0/1 in ``dtype``, ``n_rows`` boolean.
+    ``table`` (C, 2C): column t marks S(t) - {t}, column C + t marks N(t);
+    ``n_rows`` (C, C): row t marks N(t). ``table`` is 0/1 in ``dtype``,
+    ``n_rows`` boolean.
     """
     n_classes = plausible.shape[0]
     plausible = plausible | torch.eye(n_classes, dtype=torch.bool, device=plausible.device)
     in_s = plausible & ~torch.eye(n_classes, dtype=torch.bool, device=plausible.device)
-    return in_s.to(dtype), (~plausible).to(dtype), (~plausible).T.contiguous()
+    table = torch.cat([in_s, ~plausible], dim=1)
+    return table.to(dtype), (~plausible).T.contiguous()
 
 
 def _prepare(plausible):
