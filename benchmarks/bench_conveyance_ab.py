@@ -6,7 +6,7 @@ next to the current one and times, interleaved, forward + backward of
 targets, for each (B, C): alone (leaf logits) and behind a 64-128-C MLP (the
 training step's shape). Q: an ordinal band of width 1 (what
 ``bench_training.py`` uses). Ratios of medians over ``--repeats``
-interleaved rounds (every other round in reverse order); results to
+interleaved rounds (a new seeded random order every round); results to
 ``--output`` as JSON::
 
     OMP_NUM_THREADS=1 python benchmarks/bench_conveyance_ab.py --rev c2f6412 --repeats 200 \\
@@ -17,6 +17,7 @@ import argparse
 import importlib.util
 import json
 import os
+import random
 import statistics
 import subprocess
 import sys
@@ -51,6 +52,10 @@ def main(argv=None):
     parser.add_argument("--cases", default="64x10,512x10,512x100,512x1000")
     parser.add_argument("--output", default="benchmarks/results/bench_conveyance_ab.json")
     parser.add_argument("--note", default="")
+    parser.add_argument("--order", default="random", choices=["random", "fixed"],
+                        help="run order within a round: a new seeded random order every round "
+                             "(default), or always before, after, cross-entropy (the old "
+                             "behaviour, kept to measure its bias)")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     old = load_old(args.rev)
@@ -83,9 +88,13 @@ def main(argv=None):
             torch.testing.assert_close(losses["before"](z, t), losses["after"](z, t))
         times = {k: [] for k in runs}
         names = list(runs)
+        order = random.Random(0)
         for r in range(args.repeats + 5):
-            # Every other round in reverse, so that neither revision always runs first.
-            for name in names if r % 2 == 0 else names[::-1]:
+            # A new (seeded) order every round, so that no run always comes
+            # first, or right after itself.
+            if args.order == "random":
+                order.shuffle(names)
+            for name in names:
                 run = runs[name]
                 start = time.process_time()
                 run()
@@ -105,7 +114,8 @@ def main(argv=None):
         os.makedirs(os.path.dirname(args.output) or ".", exist_ok=True)
         with open(args.output, "w") as fh:
             json.dump({"benchmark": "bench_conveyance_ab", "rev": args.rev, "repeats": args.repeats,
-                       "clock": "cpu", "torch": torch.__version__, "note": args.note,
+                       "clock": "cpu", "order": args.order, "torch": torch.__version__,
+                       "note": args.note,
                        "results": results}, fh, indent=1)
         print(f"wrote {args.output}")
 

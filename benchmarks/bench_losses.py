@@ -15,9 +15,9 @@ two should cost the same):
   cross-entropy of one head *and* against the two-head floor
   ``cross_entropy(z) + binary_cross_entropy_with_logits(f)``.
 
-All runs are interleaved, one call each per repeat, in reverse order every
-other repeat, so load from other processes and the position in a round hit
-them alike; the tables give the median over ``--repeats``
+All runs are interleaved, one call each per repeat, in a new (seeded
+random) order every repeat, so load from other processes and the position
+in a round hit them alike; the tables give the median over ``--repeats``
 repeats after a warm-up and the ratio of medians to cross-entropy. Peak
 memory is measured once per run with a ``TorchDispatchMode`` that counts the
 bytes of every tensor storage allocated during forward + backward (the
@@ -43,6 +43,7 @@ import io
 import json
 import os
 import platform
+import random
 import statistics
 import subprocess
 import sys
@@ -210,11 +211,14 @@ def load_revision(rev):
 def bench(runs, *, repeats, warmup, device, clock):
     times = {name: [] for name in runs}
     names = list(runs)
+    order = random.Random(0)
     for i in range(warmup + repeats):
-        # Every other round in reverse: a fixed order gives the first runs of
-        # a round a few per cent more time (measured: unchanged losses read
-        # 1.06 x "before:" when they always ran first).
-        for name in names if i % 2 == 0 else names[::-1]:
+        # A new order every round (seeded): in a fixed order the first runs
+        # of a round read a few per cent slower (unchanged losses read 1.06 x
+        # their "before:" twins when they always ran first), and alternating
+        # the order runs the first and last entries twice in a row.
+        order.shuffle(names)
+        for name in names:
             run = runs[name][0]
             _sync(device)
             start = clock()
