@@ -76,7 +76,8 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("seed0", help="bench_mil_vote.py results with --seed 0")
     parser.add_argument("seed1", help="the same with --seed 1, on the same folds")
-    parser.add_argument("--output", default=os.path.join(HERE, "results", "mil_seed_ensembles.json"))
+    parser.add_argument("--output",
+                        default=os.path.join(HERE, "results", "mil_seed_ensembles.json"))
     args = parser.parse_args()
     runs = []
     for path, seed in ((args.seed0, 0), (args.seed1, 1)):
@@ -88,7 +89,8 @@ def main():
     results = run_header(inputs=[args.seed0, args.seed1], datasets={})
     for name in DATASETS:
         entries = [run["datasets"][name] for run in runs]
-        if entries[0]["folds"] != entries[1]["folds"] or entries[0]["target"] != entries[1]["target"]:
+        first, second = entries
+        if first["folds"] != second["folds"] or first["target"] != second["target"]:
             raise SystemExit(f"{name}: the two runs have different folds or labels")
         y, folds = np.asarray(entries[0]["target"]), entries[0]["folds"]
         per_fold = {}
@@ -105,8 +107,9 @@ def main():
                               "vs_majority_of_five_two_seed_mean": float(diff.mean()),
                               "se": float(diff.std(ddof=1) / np.sqrt(len(diff)))}
         results["datasets"][name] = {"folds": len(folds), "summary": summary, "per_fold": per_fold}
-        print(name, "; ".join(f"{c} {v['accuracy']:.1f} ({v['vs_majority_of_five_two_seed_mean']:+.1f}"
-                              f" ± {v['se']:.1f})" for c, v in summary.items()))
+        print(name, "; ".join(
+            f"{c} {v['accuracy']:.1f} ({v['vs_majority_of_five_two_seed_mean']:+.1f}"
+            f" ± {v['se']:.1f})" for c, v in summary.items()))
     write_results(results, args.output)
     print(f"written to {args.output}")
 

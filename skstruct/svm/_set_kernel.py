@@ -189,9 +189,12 @@ def _set_kernel_unchecked(bags_a, bags_b, gammas, *, self_a=None, self_b=None,
     Weights, when given, are one array per bag summing to one (both sides
     weighted or neither).
     """
-    if (weights_a is None) != (weights_b is None):
-        weights_a = [np.full(len(b), 1.0 / len(b)) for b in bags_a] if weights_a is None else weights_a
-        weights_b = [np.full(len(b), 1.0 / len(b)) for b in bags_b] if weights_b is None else weights_b
+    if (weights_a is None) != (weights_b is None):  # one side weighted: the other uniform
+        def uniform(bags):
+            return [np.full(len(b), 1.0 / len(b)) for b in bags]
+
+        weights_a = uniform(bags_a) if weights_a is None else weights_a
+        weights_b = uniform(bags_b) if weights_b is None else weights_b
     weighted = weights_a is not None
     gammas = [float(g) for g in gammas]
     xb, starts_b, lengths_b = _stack(bags_b)
