@@ -3,10 +3,13 @@ Multiple-instance learning: where does the bag head look?
 =========================================================
 
 In MUSK1 every molecule is a *bag* of its low-energy shapes (conformations),
-and only the molecule is labelled musk or not. :class:`~skstruct.MILConveyance`
+and only the molecule is labelled musk or not. With ``embedding='mlp'``,
+:class:`~skstruct.MILConveyance` is the network of the Conveyance paper: it
 classifies a bag from an attention-weighted mean of its instances and trains
 an instance head with the Conveyance loss under the MIL assumption (a musk
-molecule may hold non-musk shapes, never the reverse).
+molecule may hold non-musk shapes, never the reverse). (The default
+embedding, ``'prototypes'``, has no attention; its "attention" is each
+instance's share of the bag features.)
 
 This example fits it on one stored training fold of MUSK1 (several bags per
 step through padding) and draws, with
@@ -43,7 +46,7 @@ data = load_mil_benchmark("musk1")
 cv = MILBenchmarkCV(train_masks=data.train_masks, random_state=0)
 train, test = next(cv.split(data.data, data.target))
 bags = data.data
-clf = MILConveyance(max_epochs=args.epochs, batch_size=args.batch_size,
+clf = MILConveyance(embedding="mlp", max_epochs=args.epochs, batch_size=args.batch_size,
                     lr=1e-3 * args.batch_size ** 0.5, random_state=0,
                     n_threads=1)  # one thread: fastest for a small model on a busy machine
 clf.fit([bags[i] for i in train], data.target[train])

@@ -166,6 +166,27 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         body = reset_parameters(copy.deepcopy(self.module))
         return body, infer_output_width(body, example)
 
+    def _prepare_module(self, X, train_idx, sample_weight):
+        """Learn from the training samples what the network is built from (hook).
+
+        Runs on a fresh fit, before the training set is made and before
+        :meth:`_make_module`, with the validated ``X``, the indices of the
+        training rows (no held-out row among them) and their weights
+        (``None`` when all weigh the same); nothing by default.
+        """
+
+    def _training_value(self, name):
+        """The value of ``lr``, ``max_epochs`` or ``batch_size`` that training uses (hook).
+
+        The parameter itself by default; an estimator with ``'auto'``
+        defaults resolves them here.
+        """
+        return getattr(self, name)
+
+    def _inference_batch_size(self):
+        """Samples per batch at prediction (hook; the training batch size by default)."""
+        return self._training_value("batch_size")
+
     def _make_module(self, n_features, example):
         """The full network: body plus output head(s); returns logits."""
         body, width = self._make_body(n_features, example)
@@ -401,6 +422,10 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
 
         with seeded(seed, device):
             # 7. Network: a new one, or the fitted one (warm start, partial_fit).
+            if not warm:
+                self._prepare_module(
+                    X, train_idx, None if weight is None else weight[train_pos]
+                )
             train_ds = self._weighted_dataset(X, y_enc, train_idx, weight, train_pos)
             valid_ds = None
             if valid_idx is not None:
@@ -411,7 +436,9 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
                 weighted=weight is not None, warm=warm,
             )
             # 8. Training: skorch's loop.
-            self._train(train_ds, epochs=1 if partial else self.max_epochs, warm=warm)
+            self._train(
+                train_ds, epochs=1 if partial else self._training_value("max_epochs"), warm=warm
+            )
         # Keep no data after fit: the validation split would otherwise travel
         # with every pickle of the estimator.
         self.net_.train_split = None
@@ -566,7 +593,7 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
             warnings.warn(
                 f"Training of {type(self).__name__} was interrupted "
                 f"(KeyboardInterrupt) after {self.n_iter_} complete epoch(s) of "
-                f"max_epochs={self.max_epochs}. The estimator is fitted with the "
+                f"max_epochs={self._training_value('max_epochs')}. The estimator is fitted with the "
                 "network as it was when interrupted; fit again to train it fully, "
                 "or call partial_fit to continue.",
                 TrainingInterruptedWarning,
@@ -640,9 +667,9 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
             criterion=criterion,
             optimizer=optimizer,
             **{f"optimizer__{k}": v for k, v in optimizer_kwargs.items()},
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=self.batch_size,
+            lr=self._training_value("lr"),
+            max_epochs=self._training_value("max_epochs"),
+            batch_size=self._training_value("batch_size"),
             iterator_train=BatchIterator,
             iterator_train__shuffle=True,
             iterator_train__generator=generator,
@@ -689,10 +716,11 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
             return []
         if self.lr_schedule == "cosine":
             policy = dict(policy=torch.optim.lr_scheduler.CosineAnnealingLR,
-                          T_max=self.max_epochs)
+                          T_max=self._training_value("max_epochs"))
         else:  # "step": divide the lr by 10 after each third of the epochs
             policy = dict(policy=torch.optim.lr_scheduler.StepLR,
-                          step_size=max(1, self.max_epochs // 3), gamma=0.1)
+                          step_size=max(1, self._training_value("max_epochs") // 3),
+                          gamma=0.1)
         return [("lr_schedule", LRScheduler(monitor=None, step_every="epoch", **policy))]
 
     def _user_callbacks(self, internal):
@@ -758,7 +786,7 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         net._set_training(False)
         collector = _RowCollector(len(dataset))
         with torch.no_grad(), net._autocast():
-            for inputs, n_real in _inference_batches(dataset, self.batch_size):
+            for inputs, n_real in _inference_batches(dataset, self._inference_batch_size()):
                 if move:
                     inputs = to_device(inputs, device)
                 if isinstance(inputs, dict):

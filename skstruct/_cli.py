@@ -103,7 +103,8 @@ def _print_table(rows_by_name, names, missing, out, *, protocols,
 def _honest_estimator(args, threads):
     """``MILConveyance()`` with its defaults (only explicit flags override them), or the vote."""
     if getattr(args, "model", "milconveyance") == "vote":
-        given = [f"--{flag.replace('_', '-')}" for flag in ("epochs", "batch_size", "lr", "hidden")
+        given = [f"--{flag.replace('_', '-')}"
+                 for flag in ("epochs", "batch_size", "lr", "hidden", "embedding")
                  if getattr(args, flag, None)]
         if given:
             raise SystemExit(
@@ -112,13 +113,31 @@ def _honest_estimator(args, threads):
             )
         return mil_vote(random_state=args.seed, n_threads=threads, device=args.device)
     params = dict(random_state=args.seed, n_threads=threads, device=args.device)
-    for flag, param in (("epochs", "max_epochs"), ("batch_size", "batch_size"), ("lr", "lr")):
+    for flag, param in (("epochs", "max_epochs"), ("batch_size", "batch_size"), ("lr", "lr"),
+                        ("embedding", "embedding")):
         value = getattr(args, flag, None)
         if value is not None:
             params[param] = value
     if getattr(args, "hidden", None):
         params["hidden_layer_sizes"] = tuple(args.hidden)
     return MILConveyance(**params)
+
+
+def _shown_params(estimator):
+    """The parameters of ``estimator`` that the table's header names, ``'auto'`` resolved."""
+    names = ["embedding"]
+    names += ["n_prototypes"] if estimator.embedding == "prototypes" else [
+        "hidden_layer_sizes", "dropout"]
+    names += ["max_epochs", "batch_size", "lr"]
+    shown = []
+    for name in names:
+        value = getattr(estimator, name)
+        text = f"{name}={value!r}"
+        if isinstance(value, str) and value == "auto":
+            used = estimator._training_value(name)
+            text += " (all bags)" if name == "batch_size" and used == -1 else f" ({used})"
+        shown.append(text)
+    return ", ".join(shown)
 
 
 def reproduce_mil(args, out=None, progress=None):
@@ -160,10 +179,7 @@ def reproduce_mil(args, out=None, progress=None):
     vote = not isinstance(honest_est, MILConveyance)
     if "honest" in protocols:
         if not vote:
-            shown = {k: v for k, v in honest_est.get_params().items()
-                     if k in ("max_epochs", "batch_size", "lr", "scale_instances",
-                              "hidden_layer_sizes", "weight_decay", "dropout")}
-            what = f"MILConveyance({', '.join(f'{k}={v!r}' for k, v in shown.items())}, ...)"
+            what = f"MILConveyance({_shown_params(honest_est)}, ...)"
         else:
             what = ("VotingClassifier(majority of "
                     f"{', '.join(name for name, _ in honest_est.estimators)})")
@@ -294,8 +310,12 @@ def _parser():
     mil.add_argument("--lr", type=float, default=None,
                      help="learning rate (default: the estimator's; 1e-3 * sqrt(batch size) "
                      "in the paper setup)")
+    mil.add_argument("--embedding", choices=["prototypes", "mlp"], default=None,
+                     help="MILConveyance's embedding (default: the estimator's, 'prototypes'); "
+                          "'mlp' is the gated attention network of the paper")
     mil.add_argument("--hidden", type=int, nargs="+", default=None,
-                     help="widths of the instance MLP (default: the estimator's)")
+                     help="widths of the instance MLP of --embedding mlp (default: the "
+                          "estimator's)")
     mil.add_argument("--device", default="cpu", help="torch device, e.g. cuda")
     mil.add_argument("--scheduler", default=None, metavar="ADDRESS",
                      help="run the folds on this Dask scheduler (e.g. tcp://host:8786) "
@@ -342,6 +362,9 @@ def main(argv=None):
             raise SystemExit(f"error: --lr must be > 0, got {args.lr}.")
         if args.hidden is not None and any(width < 1 for width in args.hidden):
             raise SystemExit(f"error: --hidden widths must be >= 1, got {args.hidden}.")
+        if args.hidden is not None and args.embedding != "mlp" and args.model != "vote":
+            raise SystemExit("error: --hidden sets the instance MLP of --embedding mlp; "
+                             "add --embedding mlp (the default embedding has no MLP).")
         if args.threads is not None and args.threads < 1:
             raise SystemExit(f"error: --threads must be >= 1, got {args.threads}.")
         _dataset_names(args.datasets)

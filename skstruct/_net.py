@@ -291,8 +291,7 @@ class _SkstructNet(NeuralNet):
             self.notify("on_batch_begin", batch=batch, training=training)
             step = step_fn(batch, **fit_params)
             loss = step["loss"].item()
-            first = batch[0] if isinstance(batch, (tuple, list)) else batch
-            size = first.shape[0] if isinstance(first, torch.Tensor) else get_len(first)
+            size = _n_samples(batch)
             rows = _batch_rows(history)
             if rows is None:
                 history.record_batch(loss_key, loss)
@@ -359,6 +358,23 @@ def _on_device(tensor, device):
 @functools.lru_cache(maxsize=16)
 def _torch_device(device):
     return torch.device(device)
+
+
+def _n_samples(batch):
+    """Samples in a training batch ``(X, y)``: the targets' length (weights aside).
+
+    The targets have one entry per sample whatever form the inputs take
+    (MIL batches hold more instance rows than bags); skorch's own count,
+    the length of X, is the fallback for batches without targets.
+    """
+    if isinstance(batch, (tuple, list)) and len(batch) > 1:
+        target = batch[1]
+        if isinstance(target, (tuple, list)):  # (y, sample_weight)
+            target = target[0]
+        if isinstance(target, torch.Tensor) and target.ndim > 0:
+            return target.shape[0]
+    first = batch[0] if isinstance(batch, (tuple, list)) else batch
+    return first.shape[0] if isinstance(first, torch.Tensor) else get_len(first)
 
 
 def _batch_rows(history):

@@ -21,7 +21,7 @@ from skstruct.reproduce import (
     reference_params,
 )
 
-TINY = dict(hidden_layer_sizes=(8,), attention_size=4, instance_head_sizes=(),
+TINY = dict(embedding="mlp", hidden_layer_sizes=(8,), attention_size=4, instance_head_sizes=(),
             max_epochs=2, batch_size=8, random_state=0, n_threads=1)
 
 
@@ -33,7 +33,7 @@ def musk1():
 def _args(**kwargs):
     defaults = dict(
         datasets=["musk1"], protocol="honest", repetitions=1, folds=2, epochs=2,
-        batch_size=8, lr=None, hidden=[8], device="cpu", n_jobs=1, threads=1, cv="stored",
+        batch_size=8, lr=None, hidden=[8], embedding="mlp", device="cpu", n_jobs=1, threads=1, cv="stored",
         seed=0, data_home=None, output=None, quiet=True, scheduler=None, model="milconveyance",
     )
     return SimpleNamespace(**{**defaults, **kwargs})
@@ -124,8 +124,7 @@ def test_command_runs_from_another_directory(tmp_path):
     """Check the installed command from an unrelated directory (packaged data, exit 0)."""
     proc = subprocess.run(
         [sys.executable, "-m", "skstruct", "reproduce", "mil", "--datasets", "musk1",
-         "--folds", "2", "--epochs", "1", "--hidden", "8", "--batch-size", "8",
-         "--n-jobs", "1", "--quiet"],
+         "--folds", "2", "--epochs", "5", "--n-jobs", "1", "--quiet"],
         cwd=tmp_path, capture_output=True, text=True, timeout=300,
     )
     assert proc.returncode == 0, proc.stderr
@@ -165,7 +164,7 @@ def test_reproduce_model_vote(musk1, monkeypatch):
     """Check that --model vote scores the vote by cross_validate and labels the table."""
     monkeypatch.setattr("skstruct._cli.mil_vote", _tiny_vote)
     out = io.StringIO()
-    args = _args(model="vote", epochs=None, batch_size=None, hidden=None)
+    args = _args(model="vote", epochs=None, batch_size=None, hidden=None, embedding=None)
     outcome = reproduce_mil(args, out=out, progress=out)
     text = out.getvalue()
     assert len(outcome["results"]["musk1"]["honest"]) == 2
@@ -179,3 +178,19 @@ def test_model_vote_refuses_network_flags():
                                          "settings; --epochs, --hidden apply"):
         main(["reproduce", "mil", "--model", "vote", "--epochs", "2", "--hidden", "8",
               "--quiet"])
+
+
+def test_hidden_needs_the_mlp_embedding():
+    """Check that --hidden is refused for the default embedding, which has no MLP."""
+    with pytest.raises(SystemExit, match="--hidden sets the instance MLP of --embedding mlp"):
+        main(["reproduce", "mil", "--hidden", "8", "--quiet"])
+
+
+def test_default_command_names_the_prototype_embedding(musk1):
+    """Check that the honest line shows the default estimator's embedding and its values."""
+    out = io.StringIO()
+    args = _args(epochs=3, batch_size=None, hidden=None, embedding=None)
+    reproduce_mil(args, out=out, progress=out)
+    text = out.getvalue()
+    assert ("MILConveyance(embedding='prototypes', n_prototypes=1000, max_epochs=3, "
+            "batch_size='auto' (all bags), lr='auto' (0.01), ...)") in text

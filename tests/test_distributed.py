@@ -63,10 +63,7 @@ def _mil_data():
 
 
 def _mil_estimator():
-    return MILConveyance(
-        hidden_layer_sizes=(8,), attention_size=4, instance_head_sizes=(8,),
-        max_epochs=3, batch_size=8, random_state=0,
-    )
+    return MILConveyance(max_epochs=20, random_state=0)
 
 
 def test_grid_search_and_mil_cv_on_dask_equal_default_backend(client):

@@ -78,7 +78,7 @@ ESTIMATORS = {
         ("predict", "predict_proba", "predict_set"),
     ),
     "MILConveyance": (
-        lambda: MILConveyance(hidden_layer_sizes=(8,), max_epochs=2, batch_size=4, random_state=0),
+        lambda: MILConveyance(max_epochs=2, random_state=0),
         ("predict", "predict_proba", "predict_set", "decision_function"),
     ),
 }

@@ -165,8 +165,9 @@ class _TorchObjectFinder(pickle.Pickler):
 _PICKLE_CASES = [(name, {}) for name, _ in _torch_estimators()] + [
     ("ConveyanceClassifier", {"early_stopping": True}),
     ("MILConveyance", {"early_stopping": True}),
-    ("MILConveyance", {"n_estimators": 2}),
-    ("MILConveyance", {"pooling": "max"}),
+    ("MILConveyance", {"embedding": "mlp"}),
+    ("MILConveyance", {"embedding": "mlp", "n_estimators": 2}),
+    ("MILConveyance", {"embedding": "mlp", "pooling": "max"}),
 ]
 
 

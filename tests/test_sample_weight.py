@@ -160,8 +160,9 @@ def test_mil_fit_with_bag_weights_equals_repeated_bags():
     for bag, label in zip(bags, y):
         bag[0] += 2 * label
     w = rng.randint(0, 3, len(y))
-    params = dict(hidden_layer_sizes=(8,), attention_size=4, instance_head_sizes=(),
-                  max_epochs=5, batch_size=64, dropout=0.0, random_state=0)
+    params = dict(embedding="mlp", hidden_layer_sizes=(8,), attention_size=4,
+                  instance_head_sizes=(), max_epochs=5, batch_size=64, dropout=0.0,
+                  random_state=0)
     a = MILConveyance(**params).fit(bags, y, sample_weight=w)
     rep = [bags[i] for i in np.repeat(np.arange(len(y)), w)]
     b = MILConveyance(**params).fit(rep, np.repeat(y, w))

@@ -87,6 +87,6 @@ def test_mil_bags_unchanged():
     """Check that MIL still takes its bags (not the allow_nd path)."""
     bags = [np.ones((2, 3)), np.zeros((3, 3))] * 3
     y = [1, 0] * 3
-    clf = MILConveyance(hidden_layer_sizes=(4,), attention_size=2, instance_head_sizes=(),
-                        max_epochs=1, random_state=0)
+    clf = MILConveyance(embedding="mlp", hidden_layer_sizes=(4,), attention_size=2,
+                        instance_head_sizes=(), max_epochs=1, random_state=0)
     assert clf.fit(bags, y).predict(bags).shape == (6,)

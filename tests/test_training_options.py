@@ -164,8 +164,7 @@ def test_mil_takes_the_new_parameters():
     rng = np.random.RandomState(0)
     bags = [rng.randn(rng.randint(1, 4), 3) for _ in range(12)]
     y = np.array([0, 1] * 6)
-    params = dict(hidden_layer_sizes=(4,), attention_size=2, instance_head_sizes=(),
-                  max_epochs=2, random_state=0)
+    params = dict(max_epochs=2, random_state=0)
     clf = MILConveyance(warm_start=True, lr_schedule="cosine", **params).fit(bags, y)
     clf.fit(bags, y)
     assert clf.n_iter_ == 4

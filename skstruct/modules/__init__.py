@@ -1,6 +1,6 @@
 """Torch networks used by the skstruct estimators. Every module returns logits."""
 
-from ._mil import GatedAttentionMIL, GatedAttentionMILEnsemble, glorot_init_
+from ._mil import GatedAttentionMIL, GatedAttentionMILEnsemble, PrototypeMIL, glorot_init_
 from ._mlp import MLP, ClassifierNetwork
 
-__all__ = ["ClassifierNetwork", "GatedAttentionMIL", "GatedAttentionMILEnsemble", "MLP", "glorot_init_"]
+__all__ = ["ClassifierNetwork", "GatedAttentionMIL", "GatedAttentionMILEnsemble", "MLP", "PrototypeMIL", "glorot_init_"]

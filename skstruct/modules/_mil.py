@@ -227,6 +227,253 @@ class GatedAttentionMIL(nn.Module):
         return self.attention_w(self.attention_dropout(gated)).squeeze(-1)
 
 
+class _RBFLinear(torch.autograd.Function):
+    """``exp(-gamma * d2) @ weight.T + bias`` with a hand-written backward.
+
+    With ``S = exp(-gamma D)`` (``D`` the squared distances, which need no
+    gradient) and ``out = S W^T + b``::
+
+        d out_ic / d W_cj  = S_ij
+        d out_ic / d b_c   = 1
+        d out_ic / d gamma = sum_j W_cj (-D_ij S_ij) = -((S * D) W^T)_ic
+
+    so, for the incoming gradient ``G``, ``grad_W = G^T S``, ``grad_b =
+    sum_i G_i`` and ``grad_gamma = -sum_ic G_ic T_ic`` with ``T = (S * D)
+    W^T``, a product with the few output columns formed in the forward.
+    Autograd would keep ``D``, ``S`` and ``-gamma D`` and take several more
+    passes over the ``(instances, prototypes)`` matrix in the backward; this
+    keeps ``S`` and the thin ``T`` only.
+    """
+
+    @staticmethod
+    def forward(ctx, d2, gamma, weight, bias):
+        s = torch.mul(d2, -gamma).exp_()
+        out = torch.addmm(bias, s, weight.T)
+        t = torch.mul(s, d2) @ weight.T if ctx.needs_input_grad[1] else None
+        ctx.save_for_backward(s, t)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        s, t = ctx.saved_tensors
+        grad_gamma = -(grad * t).sum() if ctx.needs_input_grad[1] else None
+        grad_weight = grad.T @ s if ctx.needs_input_grad[2] else None
+        grad_bias = grad.sum(0) if ctx.needs_input_grad[3] else None
+        return None, grad_gamma, grad_weight, grad_bias
+
+
+class PrototypeMIL(nn.Module):
+    """MIL network on the similarities of instances to prototype instances.
+
+    Every instance ``x`` is standardised, ``z = (x - center) / scale``, and
+    represented by its similarities to ``K`` prototypes ``p_j`` (instances of
+    the training bags, standardised the same way)::
+
+        s_j(x) = exp(-gamma * ||z - p_j||^2)
+
+    A bag is represented by the best match of each prototype among its
+    instances, ``f_j = max_k s_j(x_k)`` (the embedding of MILES, Chen, Bi and
+    Wang 2006), and one linear layer ``W f + b`` gives the bag logits. The
+    same layer applied to an instance's own similarities, ``W s(x_k) + b``,
+    gives the instance logits, so a loss on the instances (the Conveyance
+    term of :class:`~skstruct.MILConveyance`) trains the bag classifier too.
+    ``gamma`` is learned, on a log scale around ``1 / median ||p_i - p_j||^2``.
+
+    Parameters
+    ----------
+    prototypes : array-like or torch.Tensor of shape (n_prototypes, n_features)
+        Prototype instances, in the raw feature space of the bags.
+    n_classes : int, default=2
+        Number of logits of the bag and instance outputs.
+    center : array-like or torch.Tensor of shape (n_features,) or None, default=None
+        Feature means subtracted before the distances (``None``: zeros).
+    scale : array-like or torch.Tensor of shape (n_features,) or None, default=None
+        Feature scales dividing the centred features (``None``: ones); zeros
+        are treated as ones.
+    gamma : float or None, default=None
+        Initial RBF width in the standardised space; ``None`` is the median
+        heuristic, one over the median squared distance between two
+        prototypes.
+
+    Attributes
+    ----------
+    gamma : torch.Tensor
+        The current RBF width (a scalar, ``exp`` of the learned log-width).
+
+    See Also
+    --------
+    GatedAttentionMIL : The gated attention network (``embedding='mlp'``).
+    skstruct.MILConveyance : The estimator that builds and trains this network.
+
+    Notes
+    -----
+    Since ``exp(-gamma d)`` decreases in ``d``, the bag feature is
+    ``f_j = exp(-gamma * min_k ||z_k - p_j||^2)``: the minimum over the bag
+    is taken on the distances, which need no gradient (prototypes and
+    standardisation are fixed), and the gradient reaches ``gamma`` and the
+    linear layer only. The distances are computed in float32 even under
+    autocast. The returned "attention" of instance ``k`` is the share of the
+    ``K`` bag features it supplies (the instance nearest to each prototype),
+    as for the max pooling of :class:`GatedAttentionMIL`.
+
+    References
+    ----------
+    .. [1] Chen, Bi and Wang, "MILES: Multiple-instance learning via embedded
+       instance selection", IEEE TPAMI 28(12), 2006.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skstruct.modules import PrototypeMIL
+    >>> net = PrototypeMIL(torch.randn(6, 3))
+    >>> bags = torch.randn(2, 4, 3)
+    >>> padding_mask = torch.tensor([[False, False, True, True], [False] * 4])
+    >>> bag_logits, instance_logits, attention, _ = net.eval()(bags, padding_mask)
+    >>> bag_logits.shape, instance_logits.shape
+    (torch.Size([2, 2]), torch.Size([2, 4, 2]))
+    >>> attention.sum(1)
+    tensor([1., 1.])
+    """
+
+    def __init__(self, prototypes, n_classes=2, *, center=None, scale=None, gamma=None):
+        super().__init__()
+        prototypes = torch.as_tensor(prototypes, dtype=torch.float32)
+        if prototypes.ndim != 2 or prototypes.shape[0] < 1:
+            raise ValueError(
+                "prototypes must be a non-empty (n_prototypes, n_features) array, "
+                f"got shape {tuple(prototypes.shape)}."
+            )
+        n_features = prototypes.shape[1]
+        center = torch.zeros(n_features) if center is None else torch.as_tensor(center)
+        scale = torch.ones(n_features) if scale is None else torch.as_tensor(scale)
+        scale = scale.to(torch.float32)
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        self.n_features, self.n_classes = int(n_features), int(n_classes)
+        self.n_prototypes = int(prototypes.shape[0])
+        self.register_buffer("center", center.to(torch.float32).reshape(-1).clone())
+        self.register_buffer("scale", scale.reshape(-1).clone())
+        standardised = (prototypes - self.center) / self.scale
+        self.register_buffer("prototypes", standardised)
+        self.register_buffer("prototype_sq_norms", standardised.square().sum(1))
+        if gamma is None:
+            if self.n_prototypes > 1:
+                median = torch.pdist(standardised).square().median()
+            else:
+                median = torch.tensor(1.0)
+            gamma = 1.0 / float(median) if float(median) > 0 else 1.0  # lower median
+        if not gamma > 0:
+            raise ValueError(f"gamma must be positive, got {gamma!r}.")
+        # gamma = exp(log_gamma_init + log_gamma): weight decay on log_gamma
+        # pulls the width towards its initial value, not towards 1.
+        self.register_buffer("log_gamma_init", torch.tensor(float(gamma)).log())
+        self.log_gamma = nn.Parameter(torch.zeros(()))
+        self.head = nn.Linear(self.n_prototypes, self.n_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        """The initial state: the median-heuristic width and a zero linear layer."""
+        with torch.no_grad():
+            self.log_gamma.zero_()
+            self.head.weight.zero_()
+            self.head.bias.zero_()
+
+    @property
+    def gamma(self):
+        return (self.log_gamma_init + self.log_gamma).exp()
+
+    def extra_repr(self):
+        return (
+            f"n_features={self.n_features}, n_prototypes={self.n_prototypes}, "
+            f"n_classes={self.n_classes}"
+        )
+
+    def squared_distances(self, instances):
+        """Squared distances of instances to the prototypes, in the standardised space.
+
+        Parameters
+        ----------
+        instances : torch.Tensor of shape (n_instances, n_features)
+            Instances in the raw feature space.
+
+        Returns
+        -------
+        squared_distances : torch.Tensor of shape (n_instances, n_prototypes)
+            ``||(x - center) / scale - p_j||^2``, float32, clipped at 0.
+        """
+        with torch.autocast(device_type=instances.device.type, enabled=False):
+            z = (instances.float() - self.center) / self.scale
+            d2 = z.square().sum(1, keepdim=True) + self.prototype_sq_norms - 2.0 * (
+                z @ self.prototypes.T
+            )
+            return d2.clamp_min_(0.0)
+
+    def forward(self, bags=None, padding_mask=None, squared_distances=None):
+        """Bag logits, instance logits, instance shares and the mask of a padded batch.
+
+        Parameters
+        ----------
+        bags : torch.Tensor of shape (n_bags, n_max, n_features) or None
+            Instances of each bag, padded to the largest bag of the batch.
+        padding_mask : torch.Tensor of shape (n_bags, n_max), dtype=bool, default=None
+            ``True`` at padded positions; ``None`` means no padding (required
+            with ``squared_distances``).
+        squared_distances : torch.Tensor of shape (n_instances, n_prototypes) or None
+            Instead of ``bags``: :meth:`squared_distances` of the batch's
+            real instances, bag after bag (what a training set whose
+            distances were computed once passes at every step).
+
+        Returns
+        -------
+        bag_logits : torch.Tensor of shape (n_bags, n_classes)
+        instance_logits : torch.Tensor of shape (n_bags, n_max, n_classes)
+            Zero at padded positions.
+        attention : torch.Tensor of shape (n_bags, n_max) or None
+            Each instance's share of the bag features, summing to one per
+            bag; ``None`` in training mode, where no loss uses it.
+        padding_mask : torch.Tensor of shape (n_bags, n_max), dtype=bool
+            The mask of the batch (all False when ``None`` was passed).
+        """
+        if (bags is None) == (squared_distances is None):
+            raise ValueError("Pass exactly one of bags and squared_distances.")
+        if squared_distances is None:
+            if bags.ndim != 3:
+                raise ValueError(
+                    "bags must have shape (n_bags, n_max, n_features), got shape "
+                    f"{tuple(bags.shape)}."
+                )
+            n_bags, n_max, _ = bags.shape
+            if padding_mask is None:
+                padding_mask = torch.zeros(n_bags, n_max, dtype=torch.bool, device=bags.device)
+            valid = ~padding_mask
+            instances = bags.reshape(n_bags * n_max, -1) if bool(valid.all()) else bags[valid]
+            d2 = self.squared_distances(instances)  # no gradient: inputs and buffers are fixed
+        else:
+            if padding_mask is None:
+                raise ValueError("squared_distances needs the padding_mask of its bags.")
+            n_bags, n_max = padding_mask.shape
+            valid = ~padding_mask
+            d2 = squared_distances.float()
+        bag_of = valid.nonzero()[:, 0]  # row-major: the instances bag after bag
+        if d2.shape != (len(bag_of), self.n_prototypes):
+            raise ValueError(
+                f"squared_distances must have shape ({len(bag_of)}, {self.n_prototypes}) "
+                f"for this padding_mask, got {tuple(d2.shape)}."
+            )
+        nearest = d2.new_full((n_bags, self.n_prototypes), float("inf"))
+        nearest = nearest.scatter_reduce(0, bag_of[:, None].expand_as(d2), d2, "amin")
+        gamma, weight, bias = self.gamma, self.head.weight, self.head.bias
+        bag_logits = _RBFLinear.apply(nearest, gamma, weight, bias)
+        flat_instance_logits = _RBFLinear.apply(d2, gamma, weight, bias)
+        instance_logits = GatedAttentionMIL._scatter(flat_instance_logits, valid, 0.0)
+        attention = None
+        if not self.training:
+            # Share of the bag features that each instance supplies (ties shared).
+            wins = (d2 == nearest[bag_of]).sum(1).to(bag_logits.dtype)
+            per_bag = wins.new_zeros(n_bags).index_add_(0, bag_of, wins)
+            attention = GatedAttentionMIL._scatter(wins / per_bag[bag_of], valid, 0.0)
+        return bag_logits, instance_logits, attention, padding_mask
+
+
 def glorot_init_(network):
     """Glorot (Xavier) uniform weights and zero biases for every linear layer of ``network``.
 

@@ -131,8 +131,9 @@ def test_mil_attention_from_estimator_matches_attention_weights():
     rng = np.random.RandomState(0)
     bags = [rng.normal(size=(rng.randint(2, 6), 4)) + (i % 2) for i in range(16)]
     y = np.array([i % 2 for i in range(16)])
-    est = MILConveyance(hidden_layer_sizes=(8,), attention_size=4, instance_head_sizes=(),
-                        max_epochs=2, batch_size=4, random_state=0).fit(bags, y)
+    est = MILConveyance(embedding="mlp", hidden_layer_sizes=(8,), attention_size=4,
+                        instance_head_sizes=(), max_epochs=2, batch_size=4,
+                        random_state=0).fit(bags, y)
     disp = MILAttentionDisplay.from_estimator(est, bags[3], y[3])
     np.testing.assert_allclose(disp.attention, est.attention_weights([bags[3]])[0])
     np.testing.assert_allclose(disp.instance_scores,

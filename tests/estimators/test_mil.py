@@ -32,6 +32,7 @@ from skstruct.utils._sklearn_compat import validate_data
 
 # Tiny network, few epochs: the plumbing, not the accuracy, is under test.
 FAST = dict(
+    embedding="mlp",
     hidden_layer_sizes=(16,),
     attention_size=8,
     instance_head_sizes=(),
@@ -503,6 +504,7 @@ class OneInstanceBagClassifier(MILConveyance):
 
 
 ADAPTER = OneInstanceBagClassifier(
+    embedding="mlp",
     hidden_layer_sizes=(16,),
     attention_size=4,
     instance_head_sizes=(),
@@ -511,6 +513,8 @@ ADAPTER = OneInstanceBagClassifier(
     lr=3e-2,
     random_state=0,
 )
+# The default embedding: prototypes drawn from the training rows.
+PROTOTYPE_ADAPTER = OneInstanceBagClassifier(max_epochs=100, random_state=0)
 
 
 # sklearn's sample-weight check asks 1e-7; in float32 training, per-bag
@@ -522,7 +526,9 @@ ADAPTER_XFAIL = {
 }
 
 
-@parametrize_with_checks([ADAPTER], expected_failed_checks=lambda est: ADAPTER_XFAIL)
+@parametrize_with_checks(
+    [ADAPTER, PROTOTYPE_ADAPTER], expected_failed_checks=lambda est: ADAPTER_XFAIL
+)
 def test_sklearn_checks_on_one_instance_bags(estimator, check):
     """Check that sklearn's common checks pass on one-instance bags."""
     check(estimator)

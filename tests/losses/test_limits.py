@@ -126,8 +126,8 @@ def test_estimators_accept_zero_weights():
         ConveyanceClassifier(alpha=0.0, beta=0.0, max_epochs=1).fit(X, y)
     bags = [rng.randn(3, 2) for _ in range(6)]
     with pytest.raises(ValueError, match="alpha and beta"):
-        MILConveyance(alpha=0, beta=0, hidden_layer_sizes=(4,), max_epochs=1).fit(bags, np.arange(6) % 2)
-    clf = MILConveyance(alpha=0.0, hidden_layer_sizes=(4,), attention_size=2, max_epochs=1, random_state=0)
+        MILConveyance(alpha=0, beta=0, max_epochs=1).fit(bags, np.arange(6) % 2)
+    clf = MILConveyance(alpha=0.0, max_epochs=1, random_state=0)
     assert clf.fit(bags, np.arange(6) % 2).predict(bags).shape == (6,)
 
 

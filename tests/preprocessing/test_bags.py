@@ -10,7 +10,7 @@ from sklearn.preprocessing import StandardScaler
 from skstruct import MILConveyance
 from skstruct.preprocessing import BagTransformer
 
-TINY = dict(hidden_layer_sizes=(8,), attention_size=4, instance_head_sizes=(),
+TINY = dict(embedding="mlp", hidden_layer_sizes=(8,), attention_size=4, instance_head_sizes=(),
             max_epochs=3, batch_size=4, random_state=0, n_threads=1)
 
 

@@ -105,7 +105,7 @@ def test_calibration_cv_in_grid_search_and_other_estimators():
     bags = [rng.randn(rng.randint(1, 4), 3) for _ in range(24)]
     labels = np.array([0, 1] * 12)
     mil = MILConveyance(
-        hidden_layer_sizes=(4,), attention_size=2, instance_head_sizes=(), max_epochs=2,
+        max_epochs=2,
         set_rule="conformal", calibration_cv=2, random_state=0, n_threads=1,
     ).fit(bags, labels)
     assert mil.predict_set(bags[:3]).shape == (3, 2)

@@ -149,8 +149,7 @@ def test_sample_weight_of_two_is_a_repeated_bag():
 def test_vote_with_milconveyance_in_cross_val_score_and_grid_search():
     """Check sklearn's VotingClassifier and GridSearchCV on bags."""
     bags, y = _bags(24)
-    net = MILConveyance(hidden_layer_sizes=(8,), attention_size=4, instance_head_sizes=(),
-                        max_epochs=3, batch_size=4, random_state=0, n_threads=1)
+    net = MILConveyance(max_epochs=30, random_state=0, n_threads=1)
     vote = VotingClassifier([
         ("net", net),
         ("svm", SetKernelSVC(cv=3, random_state=0)),

@@ -1,0 +1,332 @@
+"""MILConveyance(embedding='prototypes'), the default: the network and the estimator.
+
+The network (:class:`skstruct.modules.PrototypeMIL`) is checked against a
+float64 reference written from its formula; the estimator for what it
+learns from the training bags (standardisation, prototypes, the cached
+training distances) and for its parameter checks.
+"""
+
+import pickle
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
+
+from skstruct import MILConveyance
+from skstruct._mil import _BagDataset, _DistanceBagDataset
+from skstruct.modules import GatedAttentionMIL, PrototypeMIL
+from skstruct.modules._mil import _RBFLinear
+
+FAST = dict(max_epochs=60, random_state=0)
+
+
+def _synthetic_bags(seed, n_bags=40, n_features=5, max_size=6, scale=1.0):
+    """Bags of 1..max_size instances; a positive bag holds one shifted instance."""
+    rng = np.random.RandomState(seed)
+    y = np.array([0, 1] * (n_bags // 2))
+    bags = []
+    for label in y:
+        bag = rng.randn(rng.randint(1, max_size + 1), n_features)
+        if label:
+            bag[rng.randint(len(bag))] += 3.0
+        bags.append(scale * bag)
+    return bags, y
+
+
+def _reference_forward(net, bags_list):
+    """Bag and instance logits of ``net`` in float64, one bag at a time, from the formula."""
+    P = net.prototypes.double()
+    center, scale = net.center.double(), net.scale.double()
+    gamma = float(net.gamma.detach())
+    W, b = net.head.weight.detach().double(), net.head.bias.detach().double()
+    bag_logits, instance_logits = [], []
+    for bag in bags_list:
+        z = (torch.as_tensor(bag, dtype=torch.float64) - center) / scale
+        d2 = ((z[:, None, :] - P[None, :, :]) ** 2).sum(-1)  # (n, K)
+        s = torch.exp(-gamma * d2)
+        bag_logits.append(s.max(0).values @ W.T + b)
+        instance_logits.append(s @ W.T + b)
+    return torch.stack(bag_logits), instance_logits
+
+
+def _padded(bags_list):
+    n_max = max(len(b) for b in bags_list)
+    out = torch.zeros(len(bags_list), n_max, bags_list[0].shape[1])
+    mask = torch.ones(len(bags_list), n_max, dtype=torch.bool)
+    for i, b in enumerate(bags_list):
+        out[i, : len(b)] = torch.as_tensor(b, dtype=torch.float32)
+        mask[i, : len(b)] = False
+    return out, mask
+
+
+@pytest.fixture()
+def network():
+    torch.manual_seed(0)
+    rng = np.random.RandomState(0)
+    prototypes = rng.randn(7, 4) * [1.0, 10.0, 0.1, 1.0] + [0.0, 5.0, 0.0, 1.0]
+    net = PrototypeMIL(prototypes, n_classes=3, center=prototypes.mean(0),
+                       scale=prototypes.std(0))
+    with torch.no_grad():
+        net.head.weight.normal_()
+        net.head.bias.normal_()
+        net.log_gamma.fill_(0.3)
+    return net
+
+
+# ---------------------------------------------------------------- network
+
+
+def test_forward_matches_the_formula_on_padded_bags(network):
+    """Check bag and instance logits against a float64 per-bag reference, padding included."""
+    rng = np.random.RandomState(1)
+    bags_list = [rng.randn(n, 4) * [1.0, 10.0, 0.1, 1.0] for n in (1, 4, 2)]
+    bags, mask = _padded(bags_list)
+    with torch.no_grad():
+        bag_logits, instance_logits, attention, out_mask = network.eval()(bags, mask)
+    ref_bag, ref_inst = _reference_forward(network, bags_list)
+    np.testing.assert_allclose(bag_logits.double(), ref_bag, rtol=1e-4, atol=1e-5)
+    for i, ref in enumerate(ref_inst):
+        n = len(bags_list[i])
+        np.testing.assert_allclose(instance_logits[i, :n].double(), ref, rtol=1e-4, atol=1e-5)
+        assert torch.all(instance_logits[i, n:] == 0)
+        assert torch.all(attention[i, n:] == 0)
+        assert torch.all(attention[i, :n] >= 0)
+    np.testing.assert_allclose(attention.sum(1), 1.0, rtol=1e-6)
+    assert torch.equal(out_mask, mask)
+
+
+def test_precomputed_distances_give_the_same_outputs(network):
+    """Check that forward(squared_distances=...) equals forward(bags) on the same batch."""
+    rng = np.random.RandomState(2)
+    bags_list = [rng.randn(n, 4) for n in (3, 1, 5)]
+    bags, mask = _padded(bags_list)
+    network.eval()
+    with torch.no_grad():
+        direct = network(bags, mask)
+        d2 = network.squared_distances(
+            torch.as_tensor(np.concatenate(bags_list), dtype=torch.float32)
+        )
+        cached = network(squared_distances=d2, padding_mask=mask)
+    for a, b in zip(direct, cached):
+        torch.testing.assert_close(a, b)
+
+
+def test_attention_is_none_in_training_mode(network):
+    bags, mask = _padded([np.zeros((2, 4)), np.ones((3, 4))])
+    assert network.train()(bags, mask)[2] is None
+
+
+def test_initial_width_is_the_median_heuristic_and_constant_features_are_kept():
+    """Check gamma = 1 / median squared prototype distance, and scale 0 treated as 1.
+
+    torch's median of an even count is the lower of the two middle values.
+    """
+    prototypes = np.array([[0.0, 1.0], [3.0, 1.0], [0.0, 1.0], [1.0, 1.0]])
+    net = PrototypeMIL(prototypes, center=[0.0, 1.0], scale=[1.0, 0.0])
+    d2 = [9.0, 0.0, 1.0, 9.0, 4.0, 1.0]  # pairs (0,1) (0,2) (0,3) (1,2) (1,3) (2,3)
+    assert float(net.gamma.detach()) == pytest.approx(1.0 / np.sort(d2)[(len(d2) - 1) // 2])
+    assert torch.equal(net.scale, torch.tensor([1.0, 1.0]))
+    assert torch.all(net.head.weight == 0) and torch.all(net.head.bias == 0)
+
+
+def test_rbf_linear_gradients_match_autograd():
+    """Check the hand-written backward against gradcheck and against autograd of the formula."""
+    torch.manual_seed(0)
+    d2 = torch.rand(6, 5, dtype=torch.float64) * 4
+    gamma = torch.tensor(0.6, dtype=torch.float64, requires_grad=True)
+    W = torch.randn(3, 5, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(_RBFLinear.apply, (d2, gamma, W, b))
+    grad = torch.randn(6, 3, dtype=torch.float64)
+    ours = torch.autograd.grad(_RBFLinear.apply(d2, gamma, W, b), (gamma, W, b), grad)
+    ref = torch.autograd.grad(torch.exp(-gamma * d2) @ W.T + b, (gamma, W, b), grad)
+    for a, r in zip(ours, ref):
+        torch.testing.assert_close(a, r)
+
+
+def test_rbf_linear_without_width_gradient():
+    """Check that a fixed width skips its gradient and the extra product."""
+    d2 = torch.rand(4, 3)
+    W = torch.randn(2, 3, requires_grad=True)
+    out = _RBFLinear.apply(d2, torch.tensor(1.0), W, torch.zeros(2))
+    (grad_W,) = torch.autograd.grad(out.sum(), (W,))
+    torch.testing.assert_close(grad_W, torch.exp(-d2).sum(0).expand(2, 3))
+
+
+def test_network_bad_input(network):
+    with pytest.raises(ValueError, match="prototypes"):
+        PrototypeMIL(np.zeros((0, 3)))
+    with pytest.raises(ValueError, match="gamma"):
+        PrototypeMIL(np.zeros((2, 3)), gamma=0.0)
+    with pytest.raises(ValueError, match="bags must have shape"):
+        network(torch.zeros(3, 4))
+    with pytest.raises(ValueError, match="exactly one"):
+        network()
+    with pytest.raises(ValueError, match="padding_mask"):
+        network(squared_distances=torch.zeros(2, 7))
+    with pytest.raises(ValueError, match="squared_distances must have shape"):
+        network(squared_distances=torch.zeros(2, 7), padding_mask=torch.zeros(1, 3, dtype=bool))
+
+
+# -------------------------------------------------------------- estimator
+
+
+def test_default_embedding_learns_a_shifted_instance():
+    """Check the defaults: a PrototypeMIL, full-batch training, and a good held-out accuracy."""
+    bags, y = _synthetic_bags(0, n_bags=60, scale=50.0)  # unscaled features are standardised
+    test_bags, test_y = _synthetic_bags(1, n_bags=40, scale=50.0)
+    clf = MILConveyance(random_state=0).fit(bags, y)
+    assert isinstance(clf.net_.module_, PrototypeMIL)
+    assert clf.n_iter_ == 600
+    assert clf.net_.lr == 1e-2 and clf.net_.batch_size == -1
+    assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
+    assert clf.score(test_bags, test_y) >= 0.8
+    att = clf.attention_weights(test_bags[:4])
+    for a, bag in zip(att, test_bags[:4]):
+        assert a.shape == (len(bag),)
+        np.testing.assert_allclose(a.sum(), 1.0, rtol=1e-6)
+
+
+def test_auto_training_values_of_the_mlp_embedding():
+    bags, y = _synthetic_bags(0, n_bags=16)
+    clf = MILConveyance(embedding="mlp", hidden_layer_sizes=(4,), attention_size=2,
+                        instance_head_sizes=(), max_epochs=1, random_state=0).fit(bags, y)
+    assert isinstance(clf.net_.module_, GatedAttentionMIL)
+    assert clf.net_.lr == 3e-3 and clf.net_.batch_size == 8 and clf.n_iter_ == 1
+
+
+def test_standardisation_and_prototypes_come_from_the_training_bags():
+    """Check center/scale of the training instances and prototypes drawn among them."""
+    bags, y = _synthetic_bags(0, n_bags=30)
+    instances = np.concatenate(bags)
+    clf = MILConveyance(n_prototypes=20, max_epochs=2, random_state=0).fit(bags, y)
+    net = clf.net_.module_
+    np.testing.assert_allclose(net.center, instances.mean(0), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(net.scale, instances.std(0), rtol=1e-5)
+    raw = (net.prototypes * net.scale + net.center).numpy()
+    assert raw.shape == (20, 5)
+    distance = np.abs(raw[:, None, :] - instances[None, :, :]).max(-1).min(1)
+    assert distance.max() < 1e-4
+    assert len(np.unique(raw.round(4), axis=0)) == 20
+    # The draw is seeded by random_state.
+    again = MILConveyance(n_prototypes=20, max_epochs=2, random_state=0).fit(bags, y)
+    torch.testing.assert_close(again.net_.module_.prototypes, net.prototypes)
+    other = MILConveyance(n_prototypes=20, max_epochs=2, random_state=1).fit(bags, y)
+    assert not torch.equal(other.net_.module_.prototypes, net.prototypes)
+
+
+def test_every_training_instance_is_a_prototype_when_they_are_few():
+    bags, y = _synthetic_bags(0, n_bags=10)
+    clf = MILConveyance(max_epochs=1, random_state=0).fit(bags, y)
+    assert clf.net_.module_.n_prototypes == sum(len(b) for b in bags)
+
+
+def test_zero_weight_bags_give_no_prototype():
+    """Check that bags of sample weight 0 are left out of the prototypes and the standardisation."""
+    bags, y = _synthetic_bags(0, n_bags=20)
+    weight = np.ones(20)
+    weight[:4] = 0
+    clf = MILConveyance(max_epochs=1, random_state=0).fit(bags, y, sample_weight=weight)
+    kept = np.concatenate(bags[4:])
+    assert clf.net_.module_.n_prototypes == len(kept)
+    np.testing.assert_allclose(clf.net_.module_.center, kept.mean(0), rtol=1e-5, atol=1e-6)
+
+
+def test_held_out_calibration_bags_give_no_prototype():
+    """Check that the conformal calibration split is not among the prototypes."""
+    bags, y = _synthetic_bags(0, n_bags=20)
+    clf = MILConveyance(set_rule="conformal", validation_fraction=0.25, max_epochs=1,
+                        random_state=0).fit(bags, y)
+    n_train = sum(len(bags[i]) for i in range(20)) - clf.net_.module_.n_prototypes
+    assert n_train > 0  # the held-out bags' instances are missing
+
+
+def test_cached_training_set_serves_the_same_batches():
+    """Check that the distance dataset's batches give the module's outputs on raw bags."""
+    bags, y = _synthetic_bags(3, n_bags=12)
+    net = PrototypeMIL(np.concatenate(bags[:3])).eval()
+    raw = _BagDataset(bags, y)
+    cached = _DistanceBagDataset(bags, y, net)
+    everything = torch.tensor([11, 3, 2, 1, 0, 4, 5, 6, 7, 8, 9, 10])
+    for indices in (torch.tensor([5, 0, 7]), torch.arange(12), everything):
+        (cached_x, cached_y) = cached.get_batch(indices)
+        raw_x, raw_y = raw.get_batch(indices)
+        with torch.no_grad():
+            raw_out, cached_out = net(**raw_x), net(**cached_x)
+        torch.testing.assert_close(raw_out[0], cached_out[0])
+        torch.testing.assert_close(raw_out[1], cached_out[1])
+        assert torch.equal(raw_y, cached_y)
+
+
+def test_all_bags_in_one_unshuffled_batch_and_weights_stay_aligned():
+    """Check that a step on all bags is one batch in the stored order, weights aligned."""
+    bags, y = _synthetic_bags(0, n_bags=20)
+    clf = MILConveyance(max_epochs=2, random_state=0).fit(bags, y)
+    assert clf.net_.iterator_train__shuffle is False
+    assert clf.net_.history[-1, "batches", -1, "train_batch_size"] == 20
+    # Weight 1000 on the negative bags: the bag classifier leans to them.
+    w = np.where(y == 0, 1000.0, 1e-4)
+    heavy = MILConveyance(max_epochs=100, random_state=0).fit(bags, y, sample_weight=w)
+    assert np.mean(heavy.predict(bags) == 0) > 0.9
+
+
+def test_mini_batches_partial_fit_and_warm_start_keep_the_prototypes():
+    bags, y = _synthetic_bags(0, n_bags=20)
+    clf = MILConveyance(batch_size=4, lr=1e-2, max_epochs=3, random_state=0).fit(bags, y)
+    prototypes = clf.net_.module_.prototypes.clone()
+    clf.partial_fit(bags[:10], y[:10])
+    assert torch.equal(clf.net_.module_.prototypes, prototypes)
+    clf.set_params(warm_start=True).fit(bags[10:], y[10:])
+    assert torch.equal(clf.net_.module_.prototypes, prototypes)
+    assert clf.n_iter_ == 3 + 1 + 3  # the history goes on
+
+
+def test_pickle_and_model_selection():
+    bags, y = _synthetic_bags(0, n_bags=30)
+    clf = MILConveyance(max_epochs=30, random_state=0).fit(bags, y)
+    again = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(again.predict_proba(bags), clf.predict_proba(bags))
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    scores = cross_val_score(MILConveyance(**FAST), bags, y, cv=cv)
+    assert scores.shape == (3,) and np.all(scores > 0.5)
+    search = GridSearchCV(MILConveyance(**FAST), {"n_prototypes": [10, 1000]}, cv=cv).fit(bags, y)
+    assert search.best_params_["n_prototypes"] in (10, 1000)
+
+
+def test_seed_only_matters_through_the_prototype_draw():
+    """Check that with every training instance a prototype the fit does not depend on the seed."""
+    bags, y = _synthetic_bags(0, n_bags=20)
+    a = MILConveyance(max_epochs=20, random_state=0).fit(bags, y)
+    b = MILConveyance(max_epochs=20, random_state=5).fit(bags, y)
+    np.testing.assert_allclose(a.predict_proba(bags), b.predict_proba(bags), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(module=torch.nn.Linear(5, 4)), "module"),
+        (dict(n_estimators=2), "n_estimators"),
+        (dict(pooling="max"), "pooling"),
+    ],
+)
+def test_mlp_only_parameters_are_refused(params, match):
+    bags, y = _synthetic_bags(0, n_bags=8)
+    with pytest.raises(ValueError, match=f"{match}.*embedding='mlp'"):
+        MILConveyance(**params).fit(bags, y)
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(embedding="kernel"), "embedding"),
+        (dict(n_prototypes=0), "n_prototypes"),
+        (dict(max_epochs="many"), "max_epochs"),
+        (dict(batch_size="all"), "batch_size"),
+        (dict(lr="fast"), "lr"),
+    ],
+)
+def test_bad_parameters(params, match):
+    bags, y = _synthetic_bags(0, n_bags=8)
+    with pytest.raises(ValueError, match=match):
+        MILConveyance(**params).fit(bags, y)
