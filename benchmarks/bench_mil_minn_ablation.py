@@ -1,7 +1,7 @@
 """What separates MI-Net from MILConveyance on MUSK: one choice at a time, honestly.
 
 ``bench_mil_minns.py`` shows the standalone MI-Net (Wang et al. 2018) 7 points
-ahead of ``MILConveyance()`` on MUSK2 under the same honest protocol, while
+ahead of ``MILConveyance(embedding='mlp')`` on MUSK2 under the same honest protocol, while
 MI-Net's recipe copied into ``MILConveyance``'s training path did not close
 the gap. This script starts from MI-Net as published and changes one of the
 choices ``MILConveyance`` makes differently at a time, then all of them

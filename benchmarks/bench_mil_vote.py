@@ -4,14 +4,15 @@ The members of ``skstruct.reproduce.mil_vote()``, each fitted on the
 training bags of a fold only (the honest protocol: nothing is chosen on a
 test fold), all seeded by ``--seed`` (default 0):
 
-* ``defaults``: ``MILConveyance()`` (gated attention and the
-  Conveyance instance term, raw features);
+* ``defaults``: ``MILConveyance(embedding='mlp')`` (gated attention and
+  the Conveyance instance term, raw features; the default model of
+  ``MILConveyance`` when these members were chosen, hence the name);
 * ``MI-Net``: ``skstruct.reproduce.minet_pipeline(instance_weight=0)``, MI-Net
   (Wang et al. 2018) trained by ``MILConveyance`` behind a ``StandardScaler``
   fitted on the training instances;
 * ``set-kernel SVM``: ``skstruct.svm.SetKernelSVC()`` (its
   ``gamma`` and ``C`` chosen by an inner CV on the training bags);
-* ``defaults on arcsinh``: ``MILConveyance()`` behind
+* ``defaults on arcsinh``: ``MILConveyance(embedding='mlp')`` behind
   ``BagTransformer(FunctionTransformer(np.arcsinh))`` (the defaults' best
   FOX lever, ``mil_levers_arcsinh_5x10.json``);
 * ``set-kernel SVM on arcsinh``: the same SVM behind the same arcsinh;
