@@ -52,12 +52,17 @@ def test_paper_protocol_fold_records_the_test_curve(musk1):
     assert est.score([musk1.data[i] for i in test], musk1.target[test]) == result["last"]
 
 
-def test_honest_scores_never_see_the_test_labels(musk1):
+@pytest.mark.parametrize(
+    "params",
+    [TINY, dict(max_epochs=50, random_state=0, n_threads=1)],
+    ids=["mlp", "prototypes"],
+)
+def test_honest_scores_never_see_the_test_labels(musk1, params):
     """Check that permuting the labels of the test bags leaves every test prediction unchanged."""
     folds, how = benchmark_folds(musk1)
     assert how == "stored folds" and len(folds) == 10
     fold = folds[3]
-    clf = MILConveyance(**TINY)
+    clf = MILConveyance(**params)
     first = honest_scores(clf, musk1, [fold], return_estimator=True)
     y = musk1.target.copy()
     rng = np.random.RandomState(0)
