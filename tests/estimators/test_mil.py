@@ -43,8 +43,11 @@ FAST = dict(
 )
 
 
-def _synthetic_bags(seed, n_bags=40, n_features=5, max_size=6):
-    """Bags of 1..max_size instances; a positive bag holds one shifted instance."""
+def _synthetic_bags(seed, n_bags=40, n_features=5, max_size=6, scale=1.0):
+    """Bags of 1..max_size instances; a positive bag holds one shifted instance.
+
+    ``scale`` multiplies every feature (raw features of a large range).
+    """
     rng = np.random.RandomState(seed)
     y = np.array([0, 1] * (n_bags // 2))
     bags = []
@@ -52,7 +55,7 @@ def _synthetic_bags(seed, n_bags=40, n_features=5, max_size=6):
         bag = rng.randn(rng.randint(1, max_size + 1), n_features)
         if label:
             bag[rng.randint(len(bag))] += 3.0
-        bags.append(bag)
+        bags.append(scale * bag)
     return bags, y
 
 

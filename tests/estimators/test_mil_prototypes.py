@@ -18,20 +18,9 @@ from skstruct._mil import _BagDataset, _DistanceBagDataset
 from skstruct.modules import GatedAttentionMIL, PrototypeMIL
 from skstruct.modules._mil import _RBFLinear
 
+from .test_mil import _synthetic_bags
+
 FAST = dict(max_epochs=60, random_state=0)
-
-
-def _synthetic_bags(seed, n_bags=40, n_features=5, max_size=6, scale=1.0):
-    """Bags of 1..max_size instances; a positive bag holds one shifted instance."""
-    rng = np.random.RandomState(seed)
-    y = np.array([0, 1] * (n_bags // 2))
-    bags = []
-    for label in y:
-        bag = rng.randn(rng.randint(1, max_size + 1), n_features)
-        if label:
-            bag[rng.randint(len(bag))] += 3.0
-        bags.append(scale * bag)
-    return bags, y
 
 
 def _reference_forward(net, bags_list):
