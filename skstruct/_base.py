@@ -593,9 +593,9 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
             warnings.warn(
                 f"Training of {type(self).__name__} was interrupted "
                 f"(KeyboardInterrupt) after {self.n_iter_} complete epoch(s) of "
-                f"max_epochs={self._training_value('max_epochs')}. The estimator is fitted with the "
-                "network as it was when interrupted; fit again to train it fully, "
-                "or call partial_fit to continue.",
+                f"max_epochs={self._training_value('max_epochs')}. The estimator is "
+                "fitted with the network as it was when interrupted; fit again to "
+                "train it fully, or call partial_fit to continue.",
                 TrainingInterruptedWarning,
                 stacklevel=5,  # _record_history, _fit, fit, sklearn's _fit_context, user
             )

@@ -407,19 +407,20 @@ class MILConveyance(_BaseStructuredClassifier):
         bytes each, e.g. 26 MB for MUSK2's 6,598 instances and 1,000
         prototypes) and each step holds about two more arrays of that size.
     n_estimators : int, default=1
-        With ``embedding='mlp'``: the number of networks trained together in one batched pass (each with
-        its own initialisation and dropout, all on the same batches, each
-        on its own loss); bag and instance probabilities are the members'
-        mean. Needs the default MLP body (``module=None``). A step of ``k``
-        members costs the operations of the ``k`` networks but only the
-        Python and dispatch overhead of one (batched matrix products), so
-        e.g. three 256-256 members cost about one default 512-512 network.
+        With ``embedding='mlp'``: the number of networks trained together
+        in one batched pass (each with its own initialisation and dropout,
+        all on the same batches, each on its own loss); bag and instance
+        probabilities are the members' mean. Needs the default MLP body
+        (``module=None``). A step of ``k`` members costs the operations of
+        the ``k`` networks but only the Python and dispatch overhead of one
+        (batched matrix products), so e.g. three 256-256 members cost about
+        one default 512-512 network.
         On the MIL benchmarks ensembles narrowed the spread between seeds
         a little and did not raise the mean accuracy beyond noise (README,
         ``benchmarks/bench_mil_levers.py``), hence the default of 1.
     module : torch.nn.Module or None, default=None
-        With ``embedding='mlp'``: the instance backbone mapping ``(n_instances, n_features)`` to
-        ``(n_instances, width)``. ``None`` builds an MLP with
+        With ``embedding='mlp'``: the instance backbone mapping
+        ``(n_instances, n_features)`` to ``(n_instances, width)``. ``None`` builds an MLP with
         ``hidden_layer_sizes``. A user module is deep-copied and
         re-initialised at every ``fit``; attention and heads go on top.
     hidden_layer_sizes : tuple of int, default=(512, 512)

@@ -33,8 +33,9 @@ def musk1():
 def _args(**kwargs):
     defaults = dict(
         datasets=["musk1"], protocol="honest", repetitions=1, folds=2, epochs=2,
-        batch_size=8, lr=None, hidden=[8], embedding="mlp", device="cpu", n_jobs=1, threads=1, cv="stored",
-        seed=0, data_home=None, output=None, quiet=True, scheduler=None, model="milconveyance",
+        batch_size=8, lr=None, hidden=[8], embedding="mlp", device="cpu", n_jobs=1, threads=1,
+        cv="stored", seed=0, data_home=None, output=None, quiet=True, scheduler=None,
+        model="milconveyance",
     )
     return SimpleNamespace(**{**defaults, **kwargs})
 

@@ -3,4 +3,11 @@
 from ._mil import GatedAttentionMIL, GatedAttentionMILEnsemble, PrototypeMIL, glorot_init_
 from ._mlp import MLP, ClassifierNetwork
 
-__all__ = ["ClassifierNetwork", "GatedAttentionMIL", "GatedAttentionMILEnsemble", "MLP", "PrototypeMIL", "glorot_init_"]
+__all__ = [
+    "ClassifierNetwork",
+    "GatedAttentionMIL",
+    "GatedAttentionMILEnsemble",
+    "MLP",
+    "PrototypeMIL",
+    "glorot_init_",
+]
