@@ -2,6 +2,13 @@
 
     python benchmarks/results_table.py losses benchmarks/results_committed/bench_losses.json
     python benchmarks/results_table.py training benchmarks/results_committed/bench_training.json
+    python benchmarks/results_table.py mil NEW.json OLD.json
+
+``mil``: two honest MIL results files of ``python -m skstruct reproduce mil``
+(same folds): the mean and std over the folds of each, the spread of the
+repetition means of the first, and the difference first - second paired
+fold by fold (mean +- standard error over the folds) with the summed fit
+times;
 
 ``losses``: one row per loss, one column per C (``time ratio / peak-memory
 ratio`` against the row's baseline, as ``bench_losses.py`` computes them),
@@ -96,5 +103,41 @@ def training(path):
                   f"{us[v['numerator']]:.0f} / {us[v['denominator']]:.0f} | {v['ratio']:.3f} |")
 
 
+def mil(path, other):
+    import numpy as np
+
+    new, old = (json.load(open(p))["results"] for p in (path, other))
+    print(f"| | {' | '.join(name.upper() for name in new)} |")
+    print(f"|---|{'---|' * len(new)}")
+
+    def cells(fn):
+        return " | ".join(fn(name) for name in new)
+
+    def stats(results, name):
+        a = 100 * np.asarray(results[name]["honest"])
+        return f"{a.mean():.1f} ± {a.std():.1f}"
+
+    def spread(name):
+        a = 100 * np.asarray(new[name]["honest"])
+        reps = a.reshape(-1, 10).mean(1)
+        return f"{reps.min():.1f}-{reps.max():.1f}"
+
+    def paired(name):
+        d = 100 * (np.asarray(new[name]["honest"]) - np.asarray(old[name]["honest"]))
+        return f"{d.mean():+.1f} ± {d.std(ddof=1) / np.sqrt(len(d)):.1f}"
+
+    def seconds(name):
+        return f"{new[name]['cpu_seconds']:,.0f} / {old[name]['cpu_seconds']:,.0f}"
+
+    print(f"| {path} | {cells(lambda n: stats(new, n))} |")
+    print(f"| its repetition means | {cells(spread)} |")
+    print(f"| {other} | {cells(lambda n: stats(old, n))} |")
+    print(f"| first - second, paired (± SE) | {cells(paired)} |")
+    print(f"| summed fit time, first / second (s) | {cells(seconds)} |")
+
+
 if __name__ == "__main__":
-    {"losses": losses, "training": training}[sys.argv[1]](sys.argv[2])
+    if sys.argv[1] == "mil":
+        mil(sys.argv[2], sys.argv[3])
+    else:
+        {"losses": losses, "training": training}[sys.argv[1]](sys.argv[2])

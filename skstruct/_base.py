@@ -176,7 +176,10 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         """
 
     def _training_value(self, name):
-        """The value of ``lr``, ``max_epochs`` or ``batch_size`` that training uses (hook).
+        """The value of a training parameter that training uses (hook).
+
+        ``lr``, ``max_epochs``, ``batch_size``, ``optimizer`` and
+        ``weight_decay`` are read through this hook.
 
         The parameter itself by default; an estimator with ``'auto'``
         defaults resolves them here.
@@ -631,7 +634,7 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         return rest, parts[0], parts[1]
 
     def _make_net(self, module, criterion, device, valid_ds, generator):
-        optimizer = self.optimizer
+        optimizer = self._training_value("optimizer")
         if isinstance(optimizer, str):
             optimizer = _OPTIMIZERS[optimizer]
         elif not _is_optimizer_class(optimizer):
@@ -701,11 +704,12 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
                 f"optimizer_kwargs has keys that {optimizer.__name__} does not "
                 f"take: {unknown}; it accepts {accepted}."
             )
+        weight_decay = self._training_value("weight_decay")
         if "weight_decay" in signature or takes_any:
-            kwargs["weight_decay"] = self.weight_decay
-        elif self.weight_decay:
+            kwargs["weight_decay"] = weight_decay
+        elif weight_decay:
             raise ValueError(
-                f"weight_decay={self.weight_decay!r}, but {optimizer.__name__} "
+                f"weight_decay={weight_decay!r}, but {optimizer.__name__} "
                 "takes no weight decay; set weight_decay=0 (or use an optimizer "
                 "that has one)."
             )

@@ -18,6 +18,7 @@ import sys
 import time
 
 import numpy as np
+import torch
 
 from ._mil import MILConveyance
 from .datasets._mil import MIL_BENCHMARKS, load_mil_benchmark
@@ -128,13 +129,15 @@ def _shown_params(estimator):
     names = ["embedding"]
     names += ["n_prototypes"] if estimator.embedding == "prototypes" else [
         "hidden_layer_sizes", "dropout"]
-    names += ["max_epochs", "batch_size", "lr"]
+    names += ["max_epochs", "batch_size", "lr", "optimizer"]
     shown = []
     for name in names:
         value = getattr(estimator, name)
         text = f"{name}={value!r}"
         if isinstance(value, str) and value == "auto":
             used = estimator._training_value(name)
+            if isinstance(used, type):  # an optimizer class
+                used = "lbfgs" if issubclass(used, torch.optim.LBFGS) else used.__name__.lower()
             text += " (all bags)" if name == "batch_size" and used == -1 else f" ({used})"
         shown.append(text)
     return ", ".join(shown)

@@ -199,4 +199,5 @@ def test_default_command_names_the_prototype_embedding(musk1):
     reproduce_mil(args, out=out, progress=out)
     text = out.getvalue()
     assert ("MILConveyance(embedding='prototypes', n_prototypes=1000, max_epochs=3, "
-            "batch_size='auto' (all bags), lr='auto' (0.01), ...)") in text
+            "batch_size='auto' (all bags), lr='auto' (1.0), optimizer='auto' (lbfgs), "
+            "...)") in text

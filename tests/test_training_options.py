@@ -165,7 +165,8 @@ def test_mil_takes_the_new_parameters():
     bags = [rng.randn(rng.randint(1, 4), 3) for _ in range(12)]
     y = np.array([0, 1] * 6)
     params = dict(max_epochs=2, random_state=0)
-    clf = MILConveyance(warm_start=True, lr_schedule="cosine", **params).fit(bags, y)
+    clf = MILConveyance(warm_start=True, lr_schedule="cosine", optimizer="adam",
+                        **params).fit(bags, y)
     clf.fit(bags, y)
     assert clf.n_iter_ == 4
     part = MILConveyance(**params).partial_fit(bags, y, classes=[0, 1])

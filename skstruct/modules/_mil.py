@@ -277,7 +277,10 @@ class PrototypeMIL(nn.Module):
     same layer applied to an instance's own similarities, ``W s(x_k) + b``,
     gives the instance logits, so a loss on the instances (the Conveyance
     term of :class:`~skstruct.MILConveyance`) trains the bag classifier too.
-    ``gamma`` is learned, on a log scale around ``1 / median ||p_i - p_j||^2``.
+    ``gamma`` starts at ``gamma_scale / median ||p_i - p_j||^2`` and is
+    learned on a log scale around it, or kept fixed (``learn_gamma=False``),
+    which makes a loss that is convex in the logits convex in the network's
+    parameters.
 
     Parameters
     ----------
@@ -294,11 +297,16 @@ class PrototypeMIL(nn.Module):
         Initial RBF width in the standardised space; ``None`` is the median
         heuristic, one over the median squared distance between two
         prototypes.
+    gamma_scale : float, default=1.0
+        Factor on the initial ``gamma`` (below 1: a wider kernel).
+    learn_gamma : bool, default=True
+        Learn ``gamma`` (a parameter ``log_gamma``) or keep it fixed (a
+        buffer).
 
     Attributes
     ----------
     gamma : torch.Tensor
-        The current RBF width (a scalar, ``exp`` of the learned log-width).
+        The current RBF width (a scalar, ``exp`` of the log-width).
 
     See Also
     --------
@@ -335,7 +343,17 @@ class PrototypeMIL(nn.Module):
     tensor([1., 1.])
     """
 
-    def __init__(self, prototypes, n_classes=2, *, center=None, scale=None, gamma=None):
+    def __init__(
+        self,
+        prototypes,
+        n_classes=2,
+        *,
+        center=None,
+        scale=None,
+        gamma=None,
+        gamma_scale=1.0,
+        learn_gamma=True,
+    ):
         super().__init__()
         prototypes = torch.as_tensor(prototypes, dtype=torch.float32)
         if prototypes.ndim != 2 or prototypes.shape[0] < 1:
@@ -363,10 +381,16 @@ class PrototypeMIL(nn.Module):
             gamma = 1.0 / float(median) if float(median) > 0 else 1.0  # lower median
         if not gamma > 0:
             raise ValueError(f"gamma must be positive, got {gamma!r}.")
+        if not gamma_scale > 0:
+            raise ValueError(f"gamma_scale must be positive, got {gamma_scale!r}.")
+        gamma = gamma * gamma_scale
         # gamma = exp(log_gamma_init + log_gamma): weight decay on log_gamma
         # pulls the width towards its initial value, not towards 1.
         self.register_buffer("log_gamma_init", torch.tensor(float(gamma)).log())
-        self.log_gamma = nn.Parameter(torch.zeros(()))
+        if learn_gamma:
+            self.log_gamma = nn.Parameter(torch.zeros(()))
+        else:
+            self.register_buffer("log_gamma", torch.zeros(()))
         self.head = nn.Linear(self.n_prototypes, self.n_classes)
         self.reset_parameters()
 

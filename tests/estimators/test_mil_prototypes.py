@@ -14,6 +14,8 @@ import torch
 from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
 
 from skstruct import MILConveyance
+from skstruct._lbfgs import PenalisedLBFGS
+from skstruct.losses import conveyance_loss
 from skstruct._mil import _BagDataset, _DistanceBagDataset
 from skstruct.modules import GatedAttentionMIL, PrototypeMIL
 from skstruct.modules._mil import _RBFLinear
@@ -167,8 +169,9 @@ def test_default_embedding_learns_a_shifted_instance():
     test_bags, test_y = _synthetic_bags(1, n_bags=40, scale=50.0)
     clf = MILConveyance(random_state=0).fit(bags, y)
     assert isinstance(clf.net_.module_, PrototypeMIL)
-    assert clf.n_iter_ == 600
-    assert clf.net_.lr == 1e-2 and clf.net_.batch_size == -1
+    assert clf.n_iter_ == 25
+    assert clf.net_.lr == 1.0 and clf.net_.batch_size == -1
+    assert clf.net_.optimizer is PenalisedLBFGS
     assert clf.loss_curve_[-1] < 0.5 * clf.loss_curve_[0]
     assert clf.score(test_bags, test_y) >= 0.8
     att = clf.attention_weights(test_bags[:4])
@@ -262,7 +265,8 @@ def test_all_bags_in_one_unshuffled_batch_and_weights_stay_aligned():
 
 def test_mini_batches_partial_fit_and_warm_start_keep_the_prototypes():
     bags, y = _synthetic_bags(0, n_bags=20)
-    clf = MILConveyance(batch_size=4, lr=1e-2, max_epochs=3, random_state=0).fit(bags, y)
+    clf = MILConveyance(optimizer="adam", batch_size=4, lr=1e-2, max_epochs=3,
+                        random_state=0).fit(bags, y)
     prototypes = clf.net_.module_.prototypes.clone()
     clf.partial_fit(bags[:10], y[:10])
     assert torch.equal(clf.net_.module_.prototypes, prototypes)
@@ -313,9 +317,116 @@ def test_mlp_only_parameters_are_refused(params, match):
         (dict(max_epochs="many"), "max_epochs"),
         (dict(batch_size="all"), "batch_size"),
         (dict(lr="fast"), "lr"),
+        (dict(gamma_scale=0.0), "gamma_scale"),
+        (dict(gamma_scale="wide"), "gamma_scale"),
+        (dict(weight_decay="some"), "weight_decay"),
+        (dict(optimizer="newton"), "optimizer"),
+        (dict(batch_size=4), "batch_size=4 cannot be used with L-BFGS"),
+        (dict(optimizer="lbfgs", max_grad_norm=1.0), "max_grad_norm=1.0 cannot be used"),
+        (dict(embedding="mlp", optimizer="lbfgs"), "optimizer='lbfgs' trains the convex"),
+        (dict(lr_schedule="cosine"), "lr_schedule='cosine' cannot be used with L-BFGS"),
     ],
 )
 def test_bad_parameters(params, match):
     bags, y = _synthetic_bags(0, n_bags=8)
     with pytest.raises(ValueError, match=match):
         MILConveyance(**params).fit(bags, y)
+
+
+# ------------------------------------------------------ L-BFGS (the default)
+
+
+def _objective64(clf, bags, y, weight, bias):
+    """The default's training objective in float64, from the formula of the docstring."""
+    net = clf.net_.module_
+    P, center, scale = net.prototypes.double(), net.center.double(), net.scale.double()
+    gamma = float(net.gamma)
+    q = torch.tensor([[True, True], [False, True]])
+    bag_logits, instance_terms = [], []
+    for bag, label in zip(bags, y):
+        z = (torch.as_tensor(bag, dtype=torch.float64) - center) / scale
+        s = torch.exp(-gamma * torch.cdist(z, P).square())
+        bag_logits.append(s.max(0).values @ weight.T + bias)
+        inst = s @ weight.T + bias
+        target = torch.full((len(bag),), int(label))
+        instance_terms.append(conveyance_loss(inst, target, q, alpha=1.0, beta=1.0))
+    loss = torch.nn.functional.cross_entropy(torch.stack(bag_logits), torch.as_tensor(y))
+    loss = loss + torch.stack(instance_terms).mean()
+    return loss + 0.5 * 1e-3 * weight.square().sum()  # the bias is not penalised
+
+
+def test_default_reaches_the_optimum_of_the_convex_objective():
+    """Check that the default fit is a stationary point of its float64 objective.
+
+    With the RBF width fixed, the objective (bag CE + Conveyance instance
+    term + L2 on the head's weights) is convex in the head, so a zero
+    gradient means the global optimum, whatever the optimizer's path.
+    """
+    bags, y = _synthetic_bags(0, n_bags=24)
+    clf = MILConveyance(random_state=0).fit(bags, y)
+    net = clf.net_.module_
+    assert "log_gamma" not in dict(net.named_parameters())  # a fixed width
+    heuristic = 1.0 / float(torch.pdist(net.prototypes).square().median())
+    np.testing.assert_allclose(float(net.gamma), 0.5 * heuristic, rtol=1e-5)
+    assert "gradient_clipping" not in dict(clf.net_.callbacks_)
+    weight = net.head.weight.detach().double().requires_grad_()
+    bias = net.head.bias.detach().double().requires_grad_()
+    _objective64(clf, bags, y, weight, bias).backward()
+    assert float(weight.grad.abs().max()) < 1e-4
+    assert float(bias.grad.abs().max()) < 1e-4
+    # ... and not at the start: the zero head has a large gradient.
+    zero_w = torch.zeros_like(weight, requires_grad=True)
+    zero_b = torch.zeros_like(bias, requires_grad=True)
+    _objective64(clf, bags, y, zero_w, zero_b).backward()
+    assert float(zero_w.grad.abs().max()) > 1e-2
+
+
+def test_adam_keeps_the_previous_training_of_the_prototypes():
+    """Check that optimizer='adam' resolves the 'auto' values of the Adam regime."""
+    bags, y = _synthetic_bags(0, n_bags=16)
+    clf = MILConveyance(optimizer="adam", max_epochs=3, random_state=0).fit(bags, y)
+    values = {name: clf._training_value(name) for name in (
+        "lr", "weight_decay", "max_grad_norm", "gamma_scale", "batch_size")}
+    assert values == dict(lr=1e-2, weight_decay=1e-4, max_grad_norm=1.0,
+                          gamma_scale=1.0, batch_size=-1)
+    assert clf.net_.optimizer is torch.optim.Adam
+    assert "log_gamma" in dict(clf.net_.module_.named_parameters())  # a learned width
+    assert "gradient_clipping" in dict(clf.net_.callbacks_)
+    assert MILConveyance(optimizer="adam")._training_value("max_epochs") == 600
+
+
+def test_penalised_lbfgs_solves_ridge_and_leaves_biases_alone():
+    """Check the L2 penalty against the closed-form ridge solution, intercept unpenalised."""
+    rng = np.random.RandomState(0)
+    X = torch.as_tensor(rng.randn(50, 4))
+    t = X @ torch.tensor([1.0, -2.0, 0.5, 0.0], dtype=torch.float64) + 3.0
+    w = torch.zeros(1, 4, dtype=torch.float64, requires_grad=True)
+    b = torch.zeros(1, dtype=torch.float64, requires_grad=True)
+    lam = 0.7
+    opt = PenalisedLBFGS([w, b], max_iter=200, weight_decay=lam)
+
+    def closure():
+        opt.zero_grad()
+        loss = 0.5 * ((X @ w.T).squeeze(1) + b - t).square().sum()
+        loss.backward()
+        return loss
+
+    opt.step(closure)
+    Xc, tc = X - X.mean(0), t - t.mean()
+    ridge = torch.linalg.solve(Xc.T @ Xc + lam * torch.eye(4, dtype=torch.float64), Xc.T @ tc)
+    torch.testing.assert_close(w.detach()[0], ridge, rtol=1e-6, atol=1e-6)
+    torch.testing.assert_close(b.detach()[0], t.mean() - X.mean(0) @ ridge, rtol=1e-6, atol=1e-6)
+    with pytest.raises(ValueError, match="weight_decay"):
+        PenalisedLBFGS([w], weight_decay=-1.0)
+
+
+def test_fixed_width_and_gamma_scale_of_the_network():
+    prototypes = np.random.RandomState(0).randn(6, 3)
+    learned = PrototypeMIL(prototypes)
+    fixed = PrototypeMIL(prototypes, gamma_scale=0.25, learn_gamma=False)
+    assert "log_gamma" in dict(learned.named_parameters())
+    assert "log_gamma" not in dict(fixed.named_parameters())
+    assert "log_gamma" in dict(fixed.named_buffers())
+    torch.testing.assert_close(fixed.gamma, 0.25 * learned.gamma.detach())
+    with pytest.raises(ValueError, match="gamma_scale"):
+        PrototypeMIL(prototypes, gamma_scale=-1.0)
