@@ -26,9 +26,8 @@ from .utils._sklearn_compat import Interval, StrOptions
 
 __all__ = ["MILConveyance"]
 
-# What max_epochs, batch_size and lr='auto' mean for each embedding (batch
-# size None: all training bags in one step).
-# What the 'auto' training parameters resolve to. 'prototypes' trains by
+# What the 'auto' training parameters resolve to (batch size None: all
+# training bags in one step). 'prototypes' trains by
 # full-batch L-BFGS to the optimum of a convex problem (fixed RBF width);
 # 'prototypes-adam' is that embedding under a first-order optimizer (the
 # default before L-BFGS: 600 Adam steps with a learned width).
