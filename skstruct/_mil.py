@@ -759,9 +759,9 @@ subclass, default='auto'
                     "on batches of bags with a first-order optimizer: pass "
                     "optimizer='auto' (Adam) or embedding='prototypes'."
                 )
-            for name, default in (("batch_size", "auto"), ("max_grad_norm", "auto")):
+            for name in ("batch_size", "max_grad_norm"):
                 value = getattr(self, name)
-                if not (isinstance(value, str) and value == default) and value is not None:
+                if not (isinstance(value, str) and value == "auto") and value is not None:
                     raise ValueError(
                         f"{name}={value!r} cannot be used with L-BFGS (the default "
                         "optimizer of embedding='prototypes'), which takes all "

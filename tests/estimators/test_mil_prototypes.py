@@ -25,12 +25,17 @@ from .test_mil import _synthetic_bags
 FAST = dict(max_epochs=60, random_state=0)
 
 
-def _reference_forward(net, bags_list):
-    """Bag and instance logits of ``net`` in float64, one bag at a time, from the formula."""
+def _reference_forward(net, bags_list, W=None, b=None):
+    """Bag and instance logits of ``net`` in float64, one bag at a time, from the formula.
+
+    ``W`` and ``b`` replace the network's head (float64 tensors, which may
+    require gradients).
+    """
     P = net.prototypes.double()
     center, scale = net.center.double(), net.scale.double()
     gamma = float(net.gamma.detach())
-    W, b = net.head.weight.detach().double(), net.head.bias.detach().double()
+    if W is None:
+        W, b = net.head.weight.detach().double(), net.head.bias.detach().double()
     bag_logits, instance_logits = [], []
     for bag in bags_list:
         z = (torch.as_tensor(bag, dtype=torch.float64) - center) / scale
@@ -338,19 +343,13 @@ def test_bad_parameters(params, match):
 
 def _objective64(clf, bags, y, weight, bias):
     """The default's training objective in float64, from the formula of the docstring."""
-    net = clf.net_.module_
-    P, center, scale = net.prototypes.double(), net.center.double(), net.scale.double()
-    gamma = float(net.gamma)
+    bag_logits, instance_logits = _reference_forward(clf.net_.module_, bags, weight, bias)
     q = torch.tensor([[True, True], [False, True]])
-    bag_logits, instance_terms = [], []
-    for bag, label in zip(bags, y):
-        z = (torch.as_tensor(bag, dtype=torch.float64) - center) / scale
-        s = torch.exp(-gamma * torch.cdist(z, P).square())
-        bag_logits.append(s.max(0).values @ weight.T + bias)
-        inst = s @ weight.T + bias
-        target = torch.full((len(bag),), int(label))
-        instance_terms.append(conveyance_loss(inst, target, q, alpha=1.0, beta=1.0))
-    loss = torch.nn.functional.cross_entropy(torch.stack(bag_logits), torch.as_tensor(y))
+    instance_terms = [
+        conveyance_loss(inst, torch.full((len(inst),), int(label)), q, alpha=1.0, beta=1.0)
+        for inst, label in zip(instance_logits, y)
+    ]
+    loss = torch.nn.functional.cross_entropy(bag_logits, torch.as_tensor(y))
     loss = loss + torch.stack(instance_terms).mean()
     return loss + 0.5 * 1e-3 * weight.square().sum()  # the bias is not penalised
 
