@@ -3,12 +3,17 @@
     python benchmarks/results_table.py losses benchmarks/results_committed/bench_losses.json
     python benchmarks/results_table.py training benchmarks/results_committed/bench_training.json
     python benchmarks/results_table.py mil NEW.json OLD.json
+    python benchmarks/results_table.py stacking STUDY.json DEFAULT.json
 
 ``mil``: two honest MIL results files of ``python -m skstruct reproduce mil``
 (same folds): the mean and std over the folds of each, the spread of the
 repetition means of the first, and the difference first - second paired
 fold by fold (mean +- standard error over the folds) with the summed fit
 times;
+
+``stacking``: every row of a ``bench_mil_stacking.py`` file (mean +- std
+over the folds), the mean of a ``reproduce mil`` file on the same folds,
+and the stacking row minus that file, paired fold by fold (+- SE);
 
 ``losses``: one row per loss, one column per C (``time ratio / peak-memory
 ratio`` against the row's baseline, as ``bench_losses.py`` computes them),
@@ -136,8 +141,37 @@ def mil(path, other):
     print(f"| summed fit time, first / second (s) | {cells(seconds)} |")
 
 
+def stacking(path, default):
+    """Rows of a ``bench_mil_stacking.py`` file; its stacking paired with a ``reproduce mil`` file."""
+    import numpy as np
+
+    study = json.load(open(path))["summary"]
+    base = json.load(open(default))["results"]
+    names = list(study)
+    print(f"| 5 x 10 folds, honest | {' | '.join(name.upper() for name in names)} |")
+    print(f"|---|{'---|' * len(names)}")
+    variants = [k for k in study[names[0]] if isinstance(study[names[0]][k], dict)]
+    for variant in variants:
+        row = " | ".join(
+            f"{study[n][variant]['mean']:.1f} ± {study[n][variant]['std_over_folds']:.1f}"
+            for n in names
+        )
+        print(f"| {variant} | {row} |")
+    row = " | ".join(f"{100 * np.mean(base[n]['honest']):.1f}" for n in names)
+    print(f"| {default} | {row} |")
+
+    def paired(name):
+        stacked = np.asarray(study[name]["stacking"]["per_fold"])
+        d = 100 * (stacked - np.asarray(base[name]["honest"]))
+        return f"{d.mean():+.1f} ± {d.std(ddof=1) / np.sqrt(len(d)):.1f}"
+
+    print(f"| stacking - {default}, paired (± SE) | {' | '.join(paired(n) for n in names)} |")
+
+
 if __name__ == "__main__":
     if sys.argv[1] == "mil":
         mil(sys.argv[2], sys.argv[3])
+    elif sys.argv[1] == "stacking":
+        stacking(sys.argv[2], sys.argv[3])
     else:
         {"losses": losses, "training": training}[sys.argv[1]](sys.argv[2])

@@ -1,0 +1,320 @@
+"""Three convex prototype models stacked by an inner CV on the training bags.
+
+A development study for issue 11. ``benchmarks/bench_mil_convex.py`` showed
+that the MIL data sets want different convex prototype models: MUSK the bag
+term alone on standardised bag features, the Corel sets the Conveyance
+instance term. Development runs on the stored folds (see the README) added
+two more: an L1 (Laplacian) kernel for ELEPHANT and mean pooling next to max
+pooling for TIGER. No single one of them is ahead on every set. This script
+trains the three candidates below on each outer training set and combines
+them by *stacking*, fitted on the training bags alone:
+
+* ``A: bag term, standardised bag features``: squared-Euclidean RBF kernel at
+  the median-heuristic width, max pooling (MILES), every bag feature
+  standardised on the training bags, ``instance_weight=0``.
+* ``B: Conveyance term, L1 kernel``: ``exp(-gamma * ||z - p||_1)`` with half
+  the median-heuristic gamma of the L1 distances, max pooling, raw bag
+  features, bag term plus the Conveyance instance term (MIL structure,
+  ``alpha = beta = 1``).
+* ``C: bag term, max and mean pooling``: squared-Euclidean kernel at half the
+  median-heuristic gamma, each prototype's best match *and* mean similarity
+  over the bag, raw bag features, ``instance_weight=0``.
+
+Every candidate is the optimum of a convex problem (L2 weight 1e-3 on the
+head, not the bias; L-BFGS with a strong-Wolfe line search, at most 500
+iterations). Instances are standardised on the training instances; the
+prototypes are the distinct training instances, at most 1,000 of them drawn
+under a seeded generator, as ``MILConveyance`` draws them.
+
+Combinations (all fitted on the outer training bags only):
+
+* ``mean probability of A, B, C``: no fitting.
+* ``inner-CV accuracy selection``: the candidate with the best out-of-fold
+  accuracy on the training bags (ties to the lower out-of-fold log-loss).
+* ``stacking``: a logistic regression on the candidates' logits with
+  non-negative weights (a softplus of free parameters) and a bias, fitted on
+  out-of-fold predictions of the training bags, applied to the candidates
+  refitted on all training bags.
+
+The out-of-fold predictions come from ``--inner-repeats`` repetitions of a
+stratified 5-fold split of the training bags. Inside that inner CV a
+validation bag must not be a prototype, so the prototype columns that come
+from its instances are dropped; the kernel widths and the instance
+standardisation are those of the outer training set. Nothing of the outer
+test bags reaches any of this, so every score is honest. The candidates
+themselves, however, were chosen in development runs on these same folds,
+so their differences carry a selection bias; the stacking result does not
+choose on the test folds, but its menu was.
+
+Run from the repository root::
+
+    python benchmarks/bench_mil_stacking.py --n-jobs 2 \\
+        --output benchmarks/results_committed/mil_stacking_5x10.json
+"""
+
+import argparse
+import time
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from joblib import Parallel, delayed
+from sklearn.model_selection import StratifiedKFold
+
+from _mil_common import run_header, write_results
+from skstruct.datasets import load_mil_benchmark
+from skstruct.losses import conveyance_loss
+from skstruct.reproduce import benchmark_folds
+
+DATASETS = ("musk1", "musk2", "elephant", "fox", "tiger")
+N_PROTOTYPES = 1000
+WEIGHT_DECAY = 1e-3
+MAX_ITER = 500
+N_INNER_FOLDS = 5
+# Q of the MIL structure over (negative, positive): under a positive bag
+# label an instance may be negative, under a negative one it may not.
+MIL_Q = torch.tensor([[True, True], [False, True]])
+# metric: "sq" (squared Euclidean) or "l1"; pools: bag features per prototype;
+# gamma_factor: times one over the median training-instance-to-prototype distance;
+# standardise: bag features divided by their std on the training bags.
+CANDIDATES = {
+    "A: bag term, standardised bag features": dict(
+        metric="sq", pools=("max",), gamma_factor=1.0, standardise=True, instance_weight=0.0
+    ),
+    "B: Conveyance term, L1 kernel": dict(
+        metric="l1", pools=("max",), gamma_factor=0.5, standardise=False, instance_weight=1.0
+    ),
+    "C: bag term, max and mean pooling": dict(
+        metric="sq", pools=("max", "mean"), gamma_factor=0.5, standardise=False,
+        instance_weight=0.0,
+    ),
+}
+COMBINATIONS = ("mean probability of A, B, C", "inner-CV accuracy selection", "stacking")
+
+
+def _pool(values, owner, n_bags, how):
+    """Per-bag minimum (``"min"``) or mean (``"mean"``) of per-instance rows."""
+    k = values.shape[1]
+    if how == "min":
+        out = values.new_full((n_bags, k), float("inf"))
+        return out.scatter_reduce(0, owner[:, None].expand(-1, k), values, "amin")
+    total = values.new_zeros(n_bags, k).index_add_(0, owner, values)
+    return total / torch.bincount(owner, minlength=n_bags)[:, None]
+
+
+def _features(part, gamma, candidate):
+    """Bag features and per-instance similarities of one part (train or test)."""
+    distances = part["distances"][candidate["metric"]]
+    similarity = torch.exp(-gamma * distances)
+    bag = []
+    for pool in candidate["pools"]:
+        if pool == "max":  # exp is decreasing: the best match is the nearest instance
+            bag.append(torch.exp(-gamma * _pool(distances, part["owner"], part["n_bags"], "min")))
+        else:
+            bag.append(_pool(similarity, part["owner"], part["n_bags"], "mean"))
+    return torch.cat(bag, 1), similarity.repeat(1, len(candidate["pools"]))
+
+
+def fit_predict(train, test, y, candidate):
+    """Solve one candidate's convex problem on ``train``; positive-class probability on ``test``."""
+    gamma = train["gammas"][candidate["metric"]] * candidate["gamma_factor"]
+    x_train, instances = _features(train, gamma, candidate)
+    x_test, _ = _features(test, gamma, candidate)
+    mean = x_train.mean(0)
+    std = x_train.std(0).clamp_min(1e-3) if candidate["standardise"] else torch.ones_like(mean)
+    x_train, x_test, instances = ((x - mean) / std for x in (x_train, x_test, instances))
+    owner, n_bags = train["owner"], train["n_bags"]
+    per_instance = 1.0 / torch.bincount(owner, minlength=n_bags).float()[owner]
+    weight = torch.zeros(2, x_train.shape[1], requires_grad=True)
+    bias = torch.zeros(2, requires_grad=True)
+
+    def objective():
+        loss = F.cross_entropy(x_train @ weight.T + bias, y)
+        if candidate["instance_weight"] > 0:
+            per = conveyance_loss(
+                instances @ weight.T + bias, y[owner], MIL_Q, alpha=1.0, beta=1.0,
+                reduction="none",
+            )
+            loss = loss + candidate["instance_weight"] * (per * per_instance).sum() / n_bags
+        return loss + 0.5 * WEIGHT_DECAY * weight.square().sum()
+
+    optimizer = torch.optim.LBFGS(
+        [weight, bias], lr=1.0, max_iter=MAX_ITER, history_size=20,
+        line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9,
+    )
+
+    def closure():
+        optimizer.zero_grad()
+        loss = objective()
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    with torch.no_grad():
+        return torch.softmax(x_test @ weight.T + bias, 1)[:, 1].numpy()
+
+
+def _restrict(part, bags, columns):
+    """The rows of ``part`` that belong to ``bags`` (renumbered), prototype ``columns`` only."""
+    bags = torch.as_tensor(bags)
+    keep = torch.isin(part["owner"], bags)
+    renumber = torch.full((part["n_bags"],), -1, dtype=torch.long)
+    renumber[bags] = torch.arange(len(bags))
+    return {
+        "distances": {m: d[keep][:, columns] for m, d in part["distances"].items()},
+        "owner": renumber[part["owner"][keep]],
+        "n_bags": len(bags),
+        "gammas": part.get("gammas"),
+    }
+
+
+def _logit(p):
+    p = np.clip(p, 1e-6, 1 - 1e-6)
+    return np.log(p / (1 - p))
+
+
+def _stack(out_of_fold, y, test_proba):
+    """Non-negative logistic combination of candidate logits, fitted out of fold."""
+    names = list(out_of_fold)
+    z = torch.as_tensor(np.stack([_logit(out_of_fold[k]).ravel() for k in names], 1),
+                        dtype=torch.float64)
+    target = torch.as_tensor(np.tile(y, out_of_fold[names[0]].shape[0]), dtype=torch.float64)
+    free = torch.zeros(len(names), dtype=torch.float64, requires_grad=True)
+    bias = torch.zeros((), dtype=torch.float64, requires_grad=True)
+    optimizer = torch.optim.LBFGS([free, bias], max_iter=200, line_search_fn="strong_wolfe")
+
+    def closure():
+        optimizer.zero_grad()
+        loss = F.binary_cross_entropy_with_logits(z @ F.softplus(free) + bias, target)
+        loss.backward()
+        return loss
+
+    optimizer.step(closure)
+    z_test = torch.as_tensor(np.stack([_logit(test_proba[k]) for k in names], 1),
+                             dtype=torch.float64)
+    with torch.no_grad():
+        weights = F.softplus(free)
+        return torch.sigmoid(z_test @ weights + bias).numpy(), weights.tolist()
+
+
+def run_fold(name, index, train, test, inner_repeats):
+    torch.set_num_threads(1)
+    data = load_mil_benchmark(name)
+    bags, target = data.data, data.target
+    instances = np.concatenate([bags[i] for i in train]).astype(np.float64)
+    center, scale = instances.mean(0), instances.std(0)
+    scale[scale == 0] = 1.0
+    distinct, which = np.unique(instances, axis=0, return_inverse=True)
+    chosen = np.arange(len(distinct))
+    if len(distinct) > N_PROTOTYPES:
+        generator = torch.Generator().manual_seed(index)
+        chosen = np.sort(torch.randperm(len(distinct), generator=generator)[:N_PROTOTYPES].numpy())
+    column_of = np.full(len(distinct), -1)
+    column_of[chosen] = np.arange(len(chosen))
+    # the training bags (positions in ``train``) whose instances each prototype is
+    bag_of_instance = np.concatenate([np.full(len(bags[i]), j) for j, i in enumerate(train)])
+    sources = [set() for _ in chosen]
+    for instance, row in enumerate(np.asarray(which).ravel()):
+        if column_of[row] >= 0:
+            sources[column_of[row]].add(int(bag_of_instance[instance]))
+    prototypes = torch.as_tensor((distinct[chosen] - center) / scale, dtype=torch.float32)
+
+    def part(indices):
+        x = torch.cat([
+            torch.as_tensor((np.asarray(bags[i], dtype=np.float64) - center) / scale,
+                            dtype=torch.float32)
+            for i in indices
+        ])
+        owner = torch.cat([torch.full((len(bags[i]),), j) for j, i in enumerate(indices)])
+        distances = {"sq": torch.cdist(x, prototypes).square(),
+                     "l1": torch.cdist(x, prototypes, p=1)}
+        return {"distances": distances, "owner": owner, "n_bags": len(indices)}
+
+    outer_train, outer_test = part(train), part(test)
+    outer_train["gammas"] = {m: float(1.0 / d.median()) for m, d in
+                             outer_train["distances"].items()}
+    y_train = target[train]
+    y = torch.as_tensor(y_train)
+    start = time.process_time()
+    test_proba = {k: fit_predict(outer_train, outer_test, y, c) for k, c in CANDIDATES.items()}
+    out_of_fold = {k: np.zeros((inner_repeats, len(train))) for k in CANDIDATES}
+    for repeat in range(inner_repeats):
+        splitter = StratifiedKFold(N_INNER_FOLDS, shuffle=True, random_state=1000 * index + repeat)
+        for inner_train, inner_valid in splitter.split(y_train, y_train):
+            valid = set(inner_valid.tolist())
+            columns = torch.as_tensor([j for j, s in enumerate(sources) if not s & valid])
+            fit_part = _restrict(outer_train, inner_train, columns)
+            valid_part = _restrict(outer_train, inner_valid, columns)
+            for k, candidate in CANDIDATES.items():
+                out_of_fold[k][repeat, inner_valid] = fit_predict(
+                    fit_part, valid_part, y[torch.as_tensor(inner_train)], candidate
+                )
+    inner_accuracy = {k: float(((p > 0.5) == y_train).mean()) for k, p in out_of_fold.items()}
+    inner_log_loss = {
+        k: float(-np.mean(y_train * np.log(np.clip(p, 1e-6, 1))
+                          + (1 - y_train) * np.log(np.clip(1 - p, 1e-6, 1))))
+        for k, p in out_of_fold.items()
+    }
+    selected = max(CANDIDATES, key=lambda k: (inner_accuracy[k], -inner_log_loss[k]))
+    stacked, weights = _stack(out_of_fold, y_train, test_proba)
+    seconds = time.process_time() - start
+    proba = dict(test_proba)
+    proba["mean probability of A, B, C"] = np.mean([test_proba[k] for k in CANDIDATES], 0)
+    proba["inner-CV accuracy selection"] = test_proba[selected]
+    proba["stacking"] = stacked
+    y_test = target[test]
+    accuracy = {k: float(((p > 0.5) == y_test).mean()) for k, p in proba.items()}
+    return name, index, accuracy, selected, weights, seconds
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--datasets", nargs="+", default=list(DATASETS))
+    parser.add_argument("--repetitions", type=int, default=5)
+    parser.add_argument("--inner-repeats", type=int, default=3)
+    parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--output", default="benchmarks/results/mil_stacking_5x10.json")
+    args = parser.parse_args(argv)
+    report = run_header(
+        settings={
+            "n_prototypes": N_PROTOTYPES, "weight_decay": WEIGHT_DECAY,
+            "lbfgs_max_iter": MAX_ITER, "inner_folds": N_INNER_FOLDS,
+            "inner_repeats": args.inner_repeats, "candidates": CANDIDATES,
+            "repetitions": args.repetitions, "torch": torch.__version__,
+        }
+    )
+    start = time.perf_counter()
+    summary = {}
+    for name in args.datasets:
+        folds, how = benchmark_folds(load_mil_benchmark(name), repetitions=args.repetitions)
+        if how != "stored folds":
+            raise SystemExit(f"{name}: no stored folds ({how}); this study needs them.")
+        rows = Parallel(n_jobs=args.n_jobs)(
+            delayed(run_fold)(name, i, tr, te, args.inner_repeats)
+            for i, (tr, te) in enumerate(folds)
+        )
+        rows.sort(key=lambda r: r[1])
+        entry = {}
+        for variant in list(CANDIDATES) + list(COMBINATIONS):
+            per_fold = np.array([r[2][variant] for r in rows])
+            per_rep = per_fold.reshape(args.repetitions, -1).mean(1) * 100
+            entry[variant] = {
+                "mean": round(float(per_fold.mean() * 100), 2),
+                "std_over_folds": round(float(per_fold.std() * 100), 2),
+                "per_repetition": [round(float(a), 2) for a in per_rep],
+                "per_fold": per_fold.tolist(),
+            }
+        entry["selected_per_fold"] = [r[3] for r in rows]
+        entry["stacking_weights_per_fold"] = [[round(w, 3) for w in r[4]] for r in rows]
+        entry["fit_cpu_seconds_all"] = round(sum(r[5] for r in rows), 1)
+        summary[name] = entry
+        print(name, {v: entry[v]["mean"] for v in list(CANDIDATES) + list(COMBINATIONS)},
+              flush=True)
+    report["wall_seconds"] = round(time.perf_counter() - start, 1)
+    report["summary"] = summary
+    write_results(report, args.output)
+    print("wrote", args.output, f"({report['wall_seconds']} s)")
+
+
+if __name__ == "__main__":
+    main()
