@@ -157,7 +157,7 @@ def run_fold(name, index, train, test):
         gamma = float(network.gamma)
 
         def distances(indices):
-            parts = [network.squared_distances(torch.as_tensor(bags[i])) for i in indices]
+            parts = [network.distances(torch.as_tensor(bags[i])) for i in indices]
             owner = torch.cat([torch.full((len(p),), j) for j, p in enumerate(parts)])
             return torch.cat(parts), owner
 

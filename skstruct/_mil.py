@@ -232,13 +232,13 @@ class _BagDataset(torch.utils.data.Dataset):
 
 
 class _DistanceBagDataset(_BagDataset):
-    """Training bags served as their instances' squared distances to the prototypes.
+    """Training bags served as their instances' distances to the prototypes.
 
     For ``embedding='prototypes'``: the distances of every training instance
     to the prototypes do not change during training, so they are computed
     once (``distances``, float32, one row per instance, bag after bag)
     instead of at every step. ``get_batch(indices)`` returns
-    ``({"squared_distances": (n_instances, n_prototypes) tensor,
+    ``({"distances": (n_instances, n_prototypes) tensor,
     "padding_mask": (B, n_max) bool tensor}, y)``, the keyword arguments of
     :meth:`PrototypeMIL.forward <skstruct.modules.PrototypeMIL.forward>`.
     A batch of all bags in the stored order (what training on all bags at
@@ -253,7 +253,7 @@ class _DistanceBagDataset(_BagDataset):
         device = network.prototypes.device  # computed where the network is, kept on the CPU
         with torch.no_grad():
             self.distances = torch.cat([
-                network.squared_distances(chunk.to(device)).cpu()
+                network.distances(chunk.to(device)).cpu()
                 for chunk in self.flat[:-1].split(self._CHUNK)
             ])
         self.flat = None  # the raw instances are not needed any more
@@ -271,7 +271,7 @@ class _DistanceBagDataset(_BagDataset):
         lengths = self.lengths[indices]
         mask = torch.arange(int(lengths.max()))[None, :] >= lengths[:, None]
         y = self.y[indices] if self.y is not None else torch.zeros(len(indices), dtype=torch.int64)
-        return {"squared_distances": self.distances[rows], "padding_mask": mask}, y
+        return {"distances": self.distances[rows], "padding_mask": mask}, y
 
 
 class _GradientNormClipping(Callback):
@@ -427,10 +427,24 @@ class MILConveyance(_BaseStructuredClassifier):
         prototypes) and each step holds about two more arrays of that size.
     gamma_scale : float or 'auto', default='auto'
         With ``embedding='prototypes'``: the factor on the median-heuristic
-        RBF ``gamma`` (one over the median squared distance between two
-        prototypes); below 1 is a wider kernel. ``'auto'``: 0.5 with L-BFGS
-        (the width stays fixed), 1.0 with another optimizer (the width is
-        learned from there).
+        kernel ``gamma`` (one over the median distance between two
+        prototypes, squared for ``kernel='rbf'``); below 1 is a wider
+        kernel. ``'auto'``: 0.5 with L-BFGS (the width stays fixed), 1.0
+        with another optimizer (the width is learned from there).
+    kernel : {'rbf', 'laplacian'}, default='rbf'
+        With ``embedding='prototypes'``: the similarity of an instance to a
+        prototype in the standardised space, ``exp(-gamma ||z - p||^2)`` or
+        ``exp(-gamma ||z - p||_1)``.
+    prototype_pooling : {'max', 'max+mean'}, default='max'
+        With ``embedding='prototypes'``: the bag features, each prototype's
+        best match among the bag's instances (MILES), or its best match and
+        its mean similarity over the bag.
+    scale_bag_features : bool, default=False
+        With ``embedding='prototypes'``: divide every bag feature by its
+        standard deviation over the training bags (each weighing as its
+        sample weight), so that the L2 penalty of ``weight_decay`` acts on
+        standardised bag features (MILES with an L2 logistic regression
+        when ``instance_weight=0``).
     n_estimators : int, default=1
         With ``embedding='mlp'``: the number of networks trained together
         in one batched pass (each with its own initialisation and dropout,
@@ -609,6 +623,9 @@ subclass, default='auto'
         "optimizer": [StrOptions({"auto", "adam", "adamw", "sgd", "lbfgs"}), callable],
         "weight_decay": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="left")],
         "gamma_scale": [StrOptions({"auto"}), Interval(numbers.Real, 0, None, closed="neither")],
+        "kernel": [StrOptions({"rbf", "laplacian"})],
+        "prototype_pooling": [StrOptions({"max", "max+mean"})],
+        "scale_bag_features": ["boolean"],
         "pooling": [StrOptions({"attention", "max"})],
         "weight_init": [StrOptions({"torch", "glorot"})],
         "embedding": [StrOptions({"prototypes", "mlp"})],
@@ -629,6 +646,9 @@ subclass, default='auto'
         embedding="prototypes",
         n_prototypes=1000,
         gamma_scale="auto",
+        kernel="rbf",
+        prototype_pooling="max",
+        scale_bag_features=False,
         n_estimators=1,
         module=None,
         hidden_layer_sizes=(512, 512),
@@ -673,6 +693,9 @@ subclass, default='auto'
         self.embedding = embedding
         self.n_prototypes = n_prototypes
         self.gamma_scale = gamma_scale
+        self.kernel = kernel
+        self.prototype_pooling = prototype_pooling
+        self.scale_bag_features = scale_bag_features
         self.n_estimators = n_estimators
         self.module = module
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -895,7 +918,7 @@ subclass, default='auto'
             # Seeded: _fit runs this under the fit's torch seed.
             chosen = torch.randperm(len(distinct))[: self.n_prototypes].sort().values
             distinct = distinct[chosen.numpy()]
-        self._prototype_module = PrototypeMIL(
+        network = PrototypeMIL(
             distinct,
             n_classes=len(self.classes_),
             center=center,
@@ -903,7 +926,35 @@ subclass, default='auto'
             gamma_scale=self._training_value("gamma_scale"),
             # A fixed width keeps the L-BFGS problem convex.
             learn_gamma=not self._uses_lbfgs(),
+            kernel=self.kernel,
+            pooling=self.prototype_pooling,
         )
+        if self.scale_bag_features:
+            self._scale_bag_features(network, bags, sample_weight)
+        self._prototype_module = network
+
+    @staticmethod
+    def _scale_bag_features(network, bags, sample_weight):
+        """Set ``network.feature_scale`` to each bag feature's std over the training bags."""
+        lengths = torch.as_tensor([len(b) for b in bags])
+        mask = torch.arange(int(lengths.max()))[None, :] >= lengths[:, None]
+        with torch.no_grad():
+            instances = torch.as_tensor(np.concatenate(bags), dtype=torch.float32)
+            distances = torch.cat([
+                network.distances(chunk)
+                for chunk in instances.split(_DistanceBagDataset._CHUNK)
+            ])
+            features = network.bag_features(distances=distances, padding_mask=mask).double()
+        weights = None if sample_weight is None else torch.as_tensor(
+            np.asarray(sample_weight, dtype=np.float64)
+        )
+        if weights is None:
+            std = features.std(0, unbiased=False)
+        else:
+            mean = (weights[:, None] * features).sum(0) / weights.sum()
+            std = ((weights[:, None] * (features - mean) ** 2).sum(0) / weights.sum()).sqrt()
+        # A feature (nearly) constant over the bags is left (nearly) as it is.
+        network.feature_scale.copy_(std.clamp_min(1e-3).float())
 
     def _make_module(self, n_features, example):
         if self.embedding == "prototypes":

@@ -230,7 +230,7 @@ class GatedAttentionMIL(nn.Module):
 class _RBFLinear(torch.autograd.Function):
     """``exp(-gamma * d2) @ weight.T + bias`` with a hand-written backward.
 
-    With ``S = exp(-gamma D)`` (``D`` the squared distances, which need no
+    With ``S = exp(-gamma D)`` (``D`` the distances, which need no
     gradient) and ``out = S W^T + b``::
 
         d out_ic / d W_cj  = S_ij
@@ -269,17 +269,24 @@ class PrototypeMIL(nn.Module):
     represented by its similarities to ``K`` prototypes ``p_j`` (instances of
     the training bags, standardised the same way)::
 
-        s_j(x) = exp(-gamma * ||z - p_j||^2)
+        s_j(x) = exp(-gamma * d(z, p_j))
 
-    A bag is represented by the best match of each prototype among its
-    instances, ``f_j = max_k s_j(x_k)`` (the embedding of MILES, Chen, Bi and
-    Wang 2006), and one linear layer ``W f + b`` gives the bag logits. The
-    same layer applied to an instance's own similarities, ``W s(x_k) + b``,
-    gives the instance logits, so a loss on the instances (the Conveyance
-    term of :class:`~skstruct.MILConveyance`) trains the bag classifier too.
-    ``gamma`` starts at ``gamma_scale / median ||p_i - p_j||^2`` and is
-    learned on a log scale around it, or kept fixed (``learn_gamma=False``),
-    which makes a loss that is convex in the logits convex in the network's
+    with ``d`` the squared Euclidean distance (``kernel='rbf'``) or the L1
+    distance (``kernel='laplacian'``, as in
+    :func:`sklearn.metrics.pairwise.laplacian_kernel`). A bag is represented
+    by the best match of each prototype among its instances, ``f_j = max_k
+    s_j(x_k)`` (the embedding of MILES, Chen, Bi and Wang 2006), and with
+    ``pooling='max+mean'`` also by each prototype's mean similarity over the
+    bag, ``m_j = mean_k s_j(x_k)``. One linear layer ``W (f / c) + b`` gives
+    the bag logits, where ``c`` is the buffer ``feature_scale`` (ones unless
+    set, e.g. to the standard deviation of each bag feature over the
+    training bags). The same layer applied to an instance's own similarities
+    (the features of a bag of that instance alone), gives the instance
+    logits, so a loss on the instances (the Conveyance term of
+    :class:`~skstruct.MILConveyance`) trains the bag classifier too.
+    ``gamma`` starts at ``gamma_scale / median d(p_i, p_j)`` and is learned
+    on a log scale around it, or kept fixed (``learn_gamma=False``), which
+    makes a loss that is convex in the logits convex in the network's
     parameters.
 
     Parameters
@@ -302,11 +309,22 @@ class PrototypeMIL(nn.Module):
     learn_gamma : bool, default=True
         Learn ``gamma`` (a parameter ``log_gamma``) or keep it fixed (a
         buffer).
+    kernel : {'rbf', 'laplacian'}, default='rbf'
+        The similarity, ``exp(-gamma ||z - p||^2)`` or ``exp(-gamma ||z -
+        p||_1)``.
+    pooling : {'max', 'max+mean'}, default='max'
+        The bag features: each prototype's best match (``K`` features), or
+        its best match and its mean similarity over the bag (``2 K``).
 
     Attributes
     ----------
     gamma : torch.Tensor
-        The current RBF width (a scalar, ``exp`` of the log-width).
+        The current kernel width (a scalar, ``exp`` of the log-width).
+    feature_scale : torch.Tensor of shape (n_bag_features,)
+        Divides the bag features (and an instance's features) before the
+        linear layer; ones at construction. Setting it to the standard
+        deviation of :meth:`bag_features` over the training bags makes an
+        L2 penalty on the layer's weights act on standardised features.
 
     See Also
     --------
@@ -316,13 +334,13 @@ class PrototypeMIL(nn.Module):
     Notes
     -----
     Since ``exp(-gamma d)`` decreases in ``d``, the bag feature is
-    ``f_j = exp(-gamma * min_k ||z_k - p_j||^2)``: the minimum over the bag
+    ``f_j = exp(-gamma * min_k d(z_k, p_j))``: the minimum over the bag
     is taken on the distances, which need no gradient (prototypes and
     standardisation are fixed), and the gradient reaches ``gamma`` and the
     linear layer only. The distances are computed in float32 even under
     autocast. The returned "attention" of instance ``k`` is the share of the
-    ``K`` bag features it supplies (the instance nearest to each prototype),
-    as for the max pooling of :class:`GatedAttentionMIL`.
+    ``K`` best-match features it supplies (the instance nearest to each
+    prototype), as for the max pooling of :class:`GatedAttentionMIL`.
 
     References
     ----------
@@ -353,8 +371,15 @@ class PrototypeMIL(nn.Module):
         gamma=None,
         gamma_scale=1.0,
         learn_gamma=True,
+        kernel="rbf",
+        pooling="max",
     ):
         super().__init__()
+        if kernel not in ("rbf", "laplacian"):
+            raise ValueError(f"kernel must be 'rbf' or 'laplacian', got {kernel!r}.")
+        if pooling not in ("max", "max+mean"):
+            raise ValueError(f"pooling must be 'max' or 'max+mean', got {pooling!r}.")
+        self.kernel, self.pooling = kernel, pooling
         prototypes = torch.as_tensor(prototypes, dtype=torch.float32)
         if prototypes.ndim != 2 or prototypes.shape[0] < 1:
             raise ValueError(
@@ -375,7 +400,8 @@ class PrototypeMIL(nn.Module):
         self.register_buffer("prototype_sq_norms", standardised.square().sum(1))
         if gamma is None:
             if self.n_prototypes > 1:
-                median = torch.pdist(standardised).square().median()
+                between = torch.pdist(standardised, p=1 if kernel == "laplacian" else 2)
+                median = (between if kernel == "laplacian" else between.square()).median()
             else:
                 median = torch.tensor(1.0)
             gamma = 1.0 / float(median) if float(median) > 0 else 1.0  # lower median
@@ -391,7 +417,9 @@ class PrototypeMIL(nn.Module):
             self.log_gamma = nn.Parameter(torch.zeros(()))
         else:
             self.register_buffer("log_gamma", torch.zeros(()))
-        self.head = nn.Linear(self.n_prototypes, self.n_classes)
+        n_bag_features = self.n_prototypes * (2 if pooling == "max+mean" else 1)
+        self.register_buffer("feature_scale", torch.ones(n_bag_features))
+        self.head = nn.Linear(n_bag_features, self.n_classes)
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -408,11 +436,11 @@ class PrototypeMIL(nn.Module):
     def extra_repr(self):
         return (
             f"n_features={self.n_features}, n_prototypes={self.n_prototypes}, "
-            f"n_classes={self.n_classes}"
+            f"n_classes={self.n_classes}, kernel={self.kernel!r}, pooling={self.pooling!r}"
         )
 
-    def squared_distances(self, instances):
-        """Squared distances of instances to the prototypes, in the standardised space.
+    def distances(self, instances):
+        """Distances of instances to the prototypes, in the standardised space.
 
         Parameters
         ----------
@@ -421,17 +449,77 @@ class PrototypeMIL(nn.Module):
 
         Returns
         -------
-        squared_distances : torch.Tensor of shape (n_instances, n_prototypes)
-            ``||(x - center) / scale - p_j||^2``, float32, clipped at 0.
+        distances : torch.Tensor of shape (n_instances, n_prototypes)
+            ``||(x - center) / scale - p_j||^2`` (``kernel='rbf'``, clipped
+            at 0) or ``||(x - center) / scale - p_j||_1``
+            (``kernel='laplacian'``), float32.
         """
         with torch.autocast(device_type=instances.device.type, enabled=False):
             z = (instances.float() - self.center) / self.scale
+            if self.kernel == "laplacian":
+                return torch.cdist(z, self.prototypes, p=1)
             d2 = z.square().sum(1, keepdim=True) + self.prototype_sq_norms - 2.0 * (
                 z @ self.prototypes.T
             )
             return d2.clamp_min_(0.0)
 
-    def forward(self, bags=None, padding_mask=None, squared_distances=None):
+    def _batch_distances(self, bags, padding_mask, distances):
+        """``(distances, padding_mask, bag_of, nearest)`` of a padded batch or of given distances.
+
+        ``bag_of`` is the bag of each real instance (bag after bag) and
+        ``nearest`` each bag's smallest distance to each prototype.
+        """
+        if (bags is None) == (distances is None):
+            raise ValueError("Pass exactly one of bags and distances.")
+        if distances is None:
+            if bags.ndim != 3:
+                raise ValueError(
+                    "bags must have shape (n_bags, n_max, n_features), got shape "
+                    f"{tuple(bags.shape)}."
+                )
+            n_bags, n_max, _ = bags.shape
+            if padding_mask is None:
+                padding_mask = torch.zeros(n_bags, n_max, dtype=torch.bool, device=bags.device)
+            valid = ~padding_mask
+            instances = bags.reshape(n_bags * n_max, -1) if bool(valid.all()) else bags[valid]
+            d = self.distances(instances)  # no gradient: inputs and buffers are fixed
+        else:
+            if padding_mask is None:
+                raise ValueError("distances needs the padding_mask of its bags.")
+            n_bags = padding_mask.shape[0]
+            valid = ~padding_mask
+            d = distances.float()
+        bag_of = valid.nonzero()[:, 0]  # row-major: the instances bag after bag
+        if d.shape != (len(bag_of), self.n_prototypes):
+            raise ValueError(
+                f"distances must have shape ({len(bag_of)}, {self.n_prototypes}) "
+                f"for this padding_mask, got {tuple(d.shape)}."
+            )
+        nearest = d.new_full((n_bags, self.n_prototypes), float("inf"))
+        nearest = nearest.scatter_reduce(0, bag_of[:, None].expand_as(d), d, "amin")
+        return d, padding_mask, bag_of, nearest
+
+    def bag_features(self, bags=None, padding_mask=None, distances=None):
+        """The bag features before ``feature_scale``: best matches (and mean similarities).
+
+        Takes the batch as :meth:`forward` does.
+
+        Returns
+        -------
+        features : torch.Tensor of shape (n_bags, n_bag_features)
+            ``f`` (and ``m`` with ``pooling='max+mean'``), float32.
+        """
+        with torch.no_grad():
+            d, padding_mask, bag_of, nearest = self._batch_distances(
+                bags, padding_mask, distances
+            )
+            features = [torch.exp(-self.gamma * nearest)]
+            if self.pooling == "max+mean":
+                total = torch.zeros_like(nearest).index_add_(0, bag_of, torch.exp(-self.gamma * d))
+                features.append(total / (~padding_mask).sum(1, keepdim=True).to(d.dtype))
+            return torch.cat(features, 1)
+
+    def forward(self, bags=None, padding_mask=None, distances=None):
         """Bag logits, instance logits, instance shares and the mask of a padded batch.
 
         Parameters
@@ -440,11 +528,11 @@ class PrototypeMIL(nn.Module):
             Instances of each bag, padded to the largest bag of the batch.
         padding_mask : torch.Tensor of shape (n_bags, n_max), dtype=bool, default=None
             ``True`` at padded positions; ``None`` means no padding (required
-            with ``squared_distances``).
-        squared_distances : torch.Tensor of shape (n_instances, n_prototypes) or None
-            Instead of ``bags``: :meth:`squared_distances` of the batch's
-            real instances, bag after bag (what a training set whose
-            distances were computed once passes at every step).
+            with ``distances``).
+        distances : torch.Tensor of shape (n_instances, n_prototypes) or None
+            Instead of ``bags``: :meth:`distances` of the batch's real
+            instances, bag after bag (what a training set whose distances
+            were computed once passes at every step).
 
         Returns
         -------
@@ -457,42 +545,33 @@ class PrototypeMIL(nn.Module):
         padding_mask : torch.Tensor of shape (n_bags, n_max), dtype=bool
             The mask of the batch (all False when ``None`` was passed).
         """
-        if (bags is None) == (squared_distances is None):
-            raise ValueError("Pass exactly one of bags and squared_distances.")
-        if squared_distances is None:
-            if bags.ndim != 3:
-                raise ValueError(
-                    "bags must have shape (n_bags, n_max, n_features), got shape "
-                    f"{tuple(bags.shape)}."
-                )
-            n_bags, n_max, _ = bags.shape
-            if padding_mask is None:
-                padding_mask = torch.zeros(n_bags, n_max, dtype=torch.bool, device=bags.device)
-            valid = ~padding_mask
-            instances = bags.reshape(n_bags * n_max, -1) if bool(valid.all()) else bags[valid]
-            d2 = self.squared_distances(instances)  # no gradient: inputs and buffers are fixed
+        d, padding_mask, bag_of, nearest = self._batch_distances(bags, padding_mask, distances)
+        valid, n_bags = ~padding_mask, padding_mask.shape[0]
+        gamma, bias = self.gamma, self.head.bias
+        weight = self.head.weight / self.feature_scale  # W (f / c) = (W / c) f
+        if self.pooling == "max":
+            bag_logits = _RBFLinear.apply(nearest, gamma, weight, bias)
+            flat_instance_logits = _RBFLinear.apply(d, gamma, weight, bias)
         else:
-            if padding_mask is None:
-                raise ValueError("squared_distances needs the padding_mask of its bags.")
-            n_bags, n_max = padding_mask.shape
-            valid = ~padding_mask
-            d2 = squared_distances.float()
-        bag_of = valid.nonzero()[:, 0]  # row-major: the instances bag after bag
-        if d2.shape != (len(bag_of), self.n_prototypes):
-            raise ValueError(
-                f"squared_distances must have shape ({len(bag_of)}, {self.n_prototypes}) "
-                f"for this padding_mask, got {tuple(d2.shape)}."
+            # An instance alone is a bag whose best match and mean similarity
+            # are both its own similarity s, so its logits are (W_max + W_mean) s
+            # + b; one pass over the distances gives them and the per-instance
+            # terms W_mean s whose bag means are the mean-pooling part.
+            k, c = self.n_prototypes, self.n_classes
+            on_max, on_mean = weight[:, :k], weight[:, k:]
+            both = _RBFLinear.apply(
+                d, gamma, torch.cat([on_max + on_mean, on_mean]),
+                torch.cat([bias, torch.zeros_like(bias)]),
             )
-        nearest = d2.new_full((n_bags, self.n_prototypes), float("inf"))
-        nearest = nearest.scatter_reduce(0, bag_of[:, None].expand_as(d2), d2, "amin")
-        gamma, weight, bias = self.gamma, self.head.weight, self.head.bias
-        bag_logits = _RBFLinear.apply(nearest, gamma, weight, bias)
-        flat_instance_logits = _RBFLinear.apply(d2, gamma, weight, bias)
+            flat_instance_logits = both[:, :c]
+            mean_part = both.new_zeros(n_bags, c).index_add_(0, bag_of, both[:, c:])
+            counts = valid.sum(1, keepdim=True).to(mean_part.dtype)
+            bag_logits = _RBFLinear.apply(nearest, gamma, on_max, bias) + mean_part / counts
         instance_logits = GatedAttentionMIL._scatter(flat_instance_logits, valid, 0.0)
         attention = None
         if not self.training:
             # Share of the bag features that each instance supplies (ties shared).
-            wins = (d2 == nearest[bag_of]).sum(1).to(bag_logits.dtype)
+            wins = (d == nearest[bag_of]).sum(1).to(bag_logits.dtype)
             per_bag = wins.new_zeros(n_bags).index_add_(0, bag_of, wins)
             attention = GatedAttentionMIL._scatter(wins / per_bag[bag_of], valid, 0.0)
         return bag_logits, instance_logits, attention, padding_mask
