@@ -19,7 +19,20 @@ training):
 and under today's defaults (L-BFGS to the optimum of the convex problem):
 
 * ``L-BFGS prototypes (defaults)``: ``MILConveyance(random_state=0)``;
-* ``L-BFGS prototypes, instance_weight=0``: without the Conveyance term.
+* ``L-BFGS prototypes, instance_weight=0``: without the Conveyance term;
+* ``L-BFGS prototypes, kernel='laplacian'``: the L1 (Laplacian) kernel
+  (candidate B of ``bench_mil_stacking.py``);
+* ``L-BFGS prototypes, max+mean pooling, instance_weight=0``: each
+  prototype's best match and mean similarity, bag term only (candidate C);
+* ``L-BFGS prototypes, scaled bag features, instance_weight=0,
+  gamma_scale=1``: MILES with an L2 logistic regression on standardised bag
+  features (candidate A).
+* ``StackingClassifier of the three L-BFGS options``: scikit-learn's
+  :class:`~sklearn.ensemble.StackingClassifier` over the last three (its
+  defaults: a logistic regression on their positive-class probabilities,
+  out of fold from a 5-fold stratified CV of the training bags), the
+  stacking of ``bench_mil_stacking.py`` done with scikit-learn's own
+  meta-estimator and every inner fit drawing its own prototypes.
 
 The levers of the gated attention network of the Conveyance paper,
 ``embedding='mlp'`` (the defaults of ``MILConveyance`` before the prototype
@@ -78,6 +91,7 @@ import time
 
 import numpy as np
 import torch
+from sklearn.ensemble import StackingClassifier
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer, StandardScaler
 from skorch.callbacks import Callback
@@ -130,6 +144,20 @@ def levers(threads):
     return {
         "L-BFGS prototypes (defaults)": MILConveyance(**lbfgs),
         "L-BFGS prototypes, instance_weight=0": MILConveyance(instance_weight=0.0, **lbfgs),
+        "L-BFGS prototypes, kernel='laplacian'": MILConveyance(kernel="laplacian", **lbfgs),
+        "L-BFGS prototypes, max+mean pooling, instance_weight=0": MILConveyance(
+            prototype_pooling="max+mean", instance_weight=0.0, **lbfgs
+        ),
+        "L-BFGS prototypes, scaled bag features, instance_weight=0, gamma_scale=1": (
+            MILConveyance(scale_bag_features=True, instance_weight=0.0, gamma_scale=1.0, **lbfgs)
+        ),
+        "StackingClassifier of the three L-BFGS options": StackingClassifier([
+            ("laplacian", MILConveyance(kernel="laplacian", **lbfgs)),
+            ("max+mean", MILConveyance(
+                prototype_pooling="max+mean", instance_weight=0.0, **lbfgs)),
+            ("scaled", MILConveyance(
+                scale_bag_features=True, instance_weight=0.0, gamma_scale=1.0, **lbfgs)),
+        ]),
         "prototypes (defaults)": MILConveyance(**prototypes),
         "prototypes, instance_weight=0": MILConveyance(instance_weight=0.0, **prototypes),
         "prototypes, n_prototypes=2000": MILConveyance(n_prototypes=2000, **prototypes),
