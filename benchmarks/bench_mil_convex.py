@@ -91,28 +91,24 @@ def _prototype_network(bags, seed):
     return PrototypeMIL(distinct, center=center, scale=scale)
 
 
-def _fit_head(nearest, d2, owner, y, gamma, *, standardise, instance_weight, gamma_factor):
-    """L-BFGS on the convex objective; returns a function of bag nearest-distances."""
-    gamma = gamma * gamma_factor
-    bag_features = torch.exp(-gamma * nearest)
-    if standardise:
-        mean = bag_features.mean(0)
-        std = bag_features.std(0).clamp_min(1e-3)
-    else:
-        mean, std = torch.zeros(nearest.shape[1]), torch.ones(nearest.shape[1])
-    weight = torch.zeros(2, nearest.shape[1], requires_grad=True)
-    bias = torch.zeros(2, requires_grad=True)
+def solve_head(bag_features, instance_features, owner, y, instance_weight):
+    """Solve the convex problem by L-BFGS; the head ``(weight, bias)``, detached.
+
+    Bag cross-entropy of ``bag_features @ weight.T + bias``, plus, when
+    ``instance_weight > 0``, that weight times the Conveyance term of the
+    MIL structure on ``instance_features`` (each instance weighing one over
+    its bag's size, ``owner`` its bag), plus ``WEIGHT_DECAY / 2 *
+    ||weight||^2`` (the bias is not penalised).
+    """
     n_bags = len(y)
     bag_size = torch.bincount(owner, minlength=n_bags).double()
     per_instance = (1.0 / bag_size[owner]).float()
-    instance_features = None
-    if instance_weight > 0:
-        instance_features = (torch.exp(-gamma * d2) - mean) / std
-    bag_features = (bag_features - mean) / std
+    weight = torch.zeros(2, bag_features.shape[1], requires_grad=True)
+    bias = torch.zeros(2, requires_grad=True)
 
     def objective():
         loss = F.cross_entropy(bag_features @ weight.T + bias, y)
-        if instance_features is not None:
+        if instance_weight > 0:
             instance_logits = instance_features @ weight.T + bias
             per = conveyance_loss(
                 instance_logits, y[owner], MIL_Q, alpha=1.0, beta=1.0, reduction="none"
@@ -132,7 +128,23 @@ def _fit_head(nearest, d2, owner, y, gamma, *, standardise, instance_weight, gam
         return loss
 
     optimizer.step(closure)
-    weight, bias = weight.detach(), bias.detach()
+    return weight.detach(), bias.detach()
+
+
+def _fit_head(nearest, d2, owner, y, gamma, *, standardise, instance_weight, gamma_factor):
+    """L-BFGS on the convex objective; returns a function of bag nearest-distances."""
+    gamma = gamma * gamma_factor
+    bag_features = torch.exp(-gamma * nearest)
+    if standardise:
+        mean = bag_features.mean(0)
+        std = bag_features.std(0).clamp_min(1e-3)
+    else:
+        mean, std = torch.zeros(nearest.shape[1]), torch.ones(nearest.shape[1])
+    instance_features = None
+    if instance_weight > 0:
+        instance_features = (torch.exp(-gamma * d2) - mean) / std
+    bag_features = (bag_features - mean) / std
+    weight, bias = solve_head(bag_features, instance_features, owner, y, instance_weight)
 
     def predict_proba(test_nearest):
         features = (torch.exp(-gamma * test_nearest) - mean) / std
@@ -142,6 +154,7 @@ def _fit_head(nearest, d2, owner, y, gamma, *, standardise, instance_weight, gam
 
 
 def _nearest(d2, owner, n_bags):
+    """Each bag's smallest distance to each prototype (rows of ``d2`` belong to ``owner``)."""
     k = d2.shape[1]
     out = d2.new_full((n_bags, k), float("inf"))
     return out.scatter_reduce(0, owner[:, None].expand(-1, k), d2, "amin")

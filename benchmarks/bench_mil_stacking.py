@@ -62,18 +62,13 @@ from joblib import Parallel, delayed
 from sklearn.model_selection import StratifiedKFold
 
 from _mil_common import run_header, write_results
+from bench_mil_convex import (
+    DATASETS, MAX_ITER, N_PROTOTYPES, WEIGHT_DECAY, _nearest, solve_head,
+)
 from skstruct.datasets import load_mil_benchmark
-from skstruct.losses import conveyance_loss
 from skstruct.reproduce import benchmark_folds
 
-DATASETS = ("musk1", "musk2", "elephant", "fox", "tiger")
-N_PROTOTYPES = 1000
-WEIGHT_DECAY = 1e-3
-MAX_ITER = 500
 N_INNER_FOLDS = 5
-# Q of the MIL structure over (negative, positive): under a positive bag
-# label an instance may be negative, under a negative one it may not.
-MIL_Q = torch.tensor([[True, True], [False, True]])
 # metric: "sq" (squared Euclidean) or "l1"; pools: bag features per prototype;
 # gamma_factor: times one over the median training-instance-to-prototype distance;
 # standardise: bag features divided by their std on the training bags.
@@ -92,13 +87,9 @@ CANDIDATES = {
 COMBINATIONS = ("mean probability of A, B, C", "inner-CV accuracy selection", "stacking")
 
 
-def _pool(values, owner, n_bags, how):
-    """Per-bag minimum (``"min"``) or mean (``"mean"``) of per-instance rows."""
-    k = values.shape[1]
-    if how == "min":
-        out = values.new_full((n_bags, k), float("inf"))
-        return out.scatter_reduce(0, owner[:, None].expand(-1, k), values, "amin")
-    total = values.new_zeros(n_bags, k).index_add_(0, owner, values)
+def _bag_mean(values, owner, n_bags):
+    """Per-bag mean of per-instance rows."""
+    total = values.new_zeros(n_bags, values.shape[1]).index_add_(0, owner, values)
     return total / torch.bincount(owner, minlength=n_bags)[:, None]
 
 
@@ -109,9 +100,9 @@ def _features(part, gamma, candidate):
     bag = []
     for pool in candidate["pools"]:
         if pool == "max":  # exp is decreasing: the best match is the nearest instance
-            bag.append(torch.exp(-gamma * _pool(distances, part["owner"], part["n_bags"], "min")))
+            bag.append(torch.exp(-gamma * _nearest(distances, part["owner"], part["n_bags"])))
         else:
-            bag.append(_pool(similarity, part["owner"], part["n_bags"], "mean"))
+            bag.append(_bag_mean(similarity, part["owner"], part["n_bags"]))
     return torch.cat(bag, 1), similarity.repeat(1, len(candidate["pools"]))
 
 
@@ -123,33 +114,9 @@ def fit_predict(train, test, y, candidate):
     mean = x_train.mean(0)
     std = x_train.std(0).clamp_min(1e-3) if candidate["standardise"] else torch.ones_like(mean)
     x_train, x_test, instances = ((x - mean) / std for x in (x_train, x_test, instances))
-    owner, n_bags = train["owner"], train["n_bags"]
-    per_instance = 1.0 / torch.bincount(owner, minlength=n_bags).float()[owner]
-    weight = torch.zeros(2, x_train.shape[1], requires_grad=True)
-    bias = torch.zeros(2, requires_grad=True)
-
-    def objective():
-        loss = F.cross_entropy(x_train @ weight.T + bias, y)
-        if candidate["instance_weight"] > 0:
-            per = conveyance_loss(
-                instances @ weight.T + bias, y[owner], MIL_Q, alpha=1.0, beta=1.0,
-                reduction="none",
-            )
-            loss = loss + candidate["instance_weight"] * (per * per_instance).sum() / n_bags
-        return loss + 0.5 * WEIGHT_DECAY * weight.square().sum()
-
-    optimizer = torch.optim.LBFGS(
-        [weight, bias], lr=1.0, max_iter=MAX_ITER, history_size=20,
-        line_search_fn="strong_wolfe", tolerance_grad=1e-6, tolerance_change=1e-9,
+    weight, bias = solve_head(
+        x_train, instances, train["owner"], y, candidate["instance_weight"]
     )
-
-    def closure():
-        optimizer.zero_grad()
-        loss = objective()
-        loss.backward()
-        return loss
-
-    optimizer.step(closure)
     with torch.no_grad():
         return torch.softmax(x_test @ weight.T + bias, 1)[:, 1].numpy()
 
