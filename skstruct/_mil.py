@@ -49,6 +49,18 @@ _AUTO_TRAINING = {
 _PROTOTYPE_INFERENCE_BATCH = 64
 
 
+def _mean_and_std(values, weights):
+    """Column means and standard deviations of ``values``, rows weighted by ``weights``.
+
+    ``weights=None``: all rows weigh the same. The deviation is the
+    population one (``ddof=0``), so a row of weight 2 counts as the row twice.
+    """
+    if weights is None:
+        return values.mean(axis=0), values.std(axis=0)
+    mean = np.average(values, axis=0, weights=weights)
+    return mean, np.sqrt(np.average((values - mean) ** 2, axis=0, weights=weights))
+
+
 def _check_bags(X, *, name="X", estimator="MILConveyance"):
     """Return ``X`` as a list of 2-D float arrays of one width, or raise.
 
@@ -907,12 +919,9 @@ subclass, default='auto'
             return
         bags = [np.asarray(X[i], dtype=np.float64) for i in train_idx]
         instances = np.concatenate(bags)
-        if sample_weight is None:
-            center, scale = instances.mean(axis=0), instances.std(axis=0)
-        else:
-            w = np.repeat(np.asarray(sample_weight, dtype=np.float64), [len(b) for b in bags])
-            center = np.average(instances, axis=0, weights=w)
-            scale = np.sqrt(np.average((instances - center) ** 2, axis=0, weights=w))
+        center, scale = _mean_and_std(instances, None if sample_weight is None else np.repeat(
+            np.asarray(sample_weight, dtype=np.float64), [len(b) for b in bags]
+        ))
         distinct = np.unique(instances, axis=0)
         if len(distinct) > self.n_prototypes:
             # Seeded: _fit runs this under the fit's torch seed.
@@ -944,17 +953,11 @@ subclass, default='auto'
                 network.distances(chunk)
                 for chunk in instances.split(_DistanceBagDataset._CHUNK)
             ])
-            features = network.bag_features(distances=distances, padding_mask=mask).double()
-        weights = None if sample_weight is None else torch.as_tensor(
-            np.asarray(sample_weight, dtype=np.float64)
-        )
-        if weights is None:
-            std = features.std(0, unbiased=False)
-        else:
-            mean = (weights[:, None] * features).sum(0) / weights.sum()
-            std = ((weights[:, None] * (features - mean) ** 2).sum(0) / weights.sum()).sqrt()
+            features = network.bag_features(distances=distances, padding_mask=mask)
+        weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        _, std = _mean_and_std(features.double().numpy(), weights)
         # A feature (nearly) constant over the bags is left (nearly) as it is.
-        network.feature_scale.copy_(std.clamp_min(1e-3).float())
+        network.feature_scale.copy_(torch.as_tensor(np.maximum(std, 1e-3)))
 
     def _make_module(self, n_features, example):
         if self.embedding == "prototypes":
