@@ -166,13 +166,14 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
         body = reset_parameters(copy.deepcopy(self.module))
         return body, infer_output_width(body, example)
 
-    def _prepare_module(self, X, train_idx, sample_weight):
+    def _prepare_module(self, X, y_enc, train_idx, sample_weight):
         """Learn from the training samples what the network is built from (hook).
 
         Runs on a fresh fit, before the training set is made and before
-        :meth:`_make_module`, with the validated ``X``, the indices of the
-        training rows (no held-out row among them) and their weights
-        (``None`` when all weigh the same); nothing by default.
+        :meth:`_make_module`, with the validated ``X``, the encoded labels of
+        all rows, the indices of the training rows (no held-out row among
+        them) and their weights (``None`` when all weigh the same); nothing
+        by default.
         """
 
     def _training_value(self, name):
@@ -427,7 +428,7 @@ class _BaseStructuredClassifier(VersionedPickleMixin, ClassifierMixin, BaseEstim
             # 7. Network: a new one, or the fitted one (warm start, partial_fit).
             if not warm:
                 self._prepare_module(
-                    X, train_idx, None if weight is None else weight[train_pos]
+                    X, y_enc, train_idx, None if weight is None else weight[train_pos]
                 )
             train_ds = self._weighted_dataset(X, y_enc, train_idx, weight, train_pos)
             valid_ds = None

@@ -55,7 +55,7 @@ def test_paper_protocol_fold_records_the_test_curve(musk1):
 
 @pytest.mark.parametrize(
     "params",
-    [TINY, dict(max_epochs=50, random_state=0, n_threads=1)],
+    [TINY, dict(max_epochs=10, random_state=0, n_threads=1)],
     ids=["mlp", "prototypes"],
 )
 def test_honest_scores_never_see_the_test_labels(musk1, params):

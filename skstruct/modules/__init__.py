@@ -1,6 +1,9 @@
 """Torch networks used by the skstruct estimators. Every module returns logits."""
 
-from ._mil import GatedAttentionMIL, GatedAttentionMILEnsemble, PrototypeMIL, glorot_init_
+from ._mil import (
+    GatedAttentionMIL, GatedAttentionMILEnsemble, PrototypeMIL,
+    PrototypeStackMIL, glorot_init_,
+)
 from ._mlp import MLP, ClassifierNetwork
 
 __all__ = [
@@ -9,5 +12,6 @@ __all__ = [
     "GatedAttentionMILEnsemble",
     "MLP",
     "PrototypeMIL",
+    "PrototypeStackMIL",
     "glorot_init_",
 ]

@@ -5,7 +5,12 @@ from torch import nn
 
 from ._mlp import MLP, activation_class
 
-__all__ = ["GatedAttentionMIL", "GatedAttentionMILEnsemble"]
+__all__ = [
+    "GatedAttentionMIL",
+    "GatedAttentionMILEnsemble",
+    "PrototypeMIL",
+    "PrototypeStackMIL",
+]
 
 
 class GatedAttentionMIL(nn.Module):
@@ -519,7 +524,88 @@ class PrototypeMIL(nn.Module):
                 features.append(total / (~padding_mask).sum(1, keepdim=True).to(d.dtype))
             return torch.cat(features, 1)
 
-    def forward(self, bags=None, padding_mask=None, distances=None):
+    def similarities(self, distances):
+        """``exp(-gamma * distances)``: the instances' similarities to the prototypes.
+
+        Parameters
+        ----------
+        distances : torch.Tensor of shape (n_instances, n_prototypes)
+            :meth:`distances` of some instances.
+
+        Returns
+        -------
+        similarities : torch.Tensor of shape (n_instances, n_prototypes)
+            Float32, without gradient.
+        """
+        with torch.no_grad():
+            return torch.exp(-self.gamma * distances.float())
+
+    def select_prototypes(self, columns):
+        """A copy of this network with the prototypes ``columns`` only.
+
+        The standardisation and the kernel width are this network's (the
+        width is kept fixed), the linear layer starts at zero and
+        ``feature_scale`` keeps the entries of the kept features.
+        :class:`~skstruct.MILConveyance` fits such copies inside its inner
+        cross-validation, where the prototypes that come from a validation
+        bag must be left out.
+
+        Parameters
+        ----------
+        columns : array-like of int
+            Indices of the prototypes to keep, in the order to keep them.
+
+        Returns
+        -------
+        network : PrototypeMIL
+            A new network; this one is not changed.
+        """
+        columns = torch.as_tensor(columns, dtype=torch.long).reshape(-1)
+        if len(columns) == 0:
+            raise ValueError("columns must keep at least one prototype.")
+        copy = PrototypeMIL(
+            self.prototypes[columns] * self.scale + self.center,
+            n_classes=self.n_classes,
+            center=self.center,
+            scale=self.scale,
+            gamma=float(self.gamma),
+            learn_gamma=False,
+            kernel=self.kernel,
+            pooling=self.pooling,
+        )
+        with torch.no_grad():
+            copy.prototypes.copy_(self.prototypes[columns])  # exactly, not re-standardised
+            copy.prototype_sq_norms.copy_(self.prototype_sq_norms[columns])
+            blocks = 2 if self.pooling == "max+mean" else 1
+            kept = torch.cat([columns + b * self.n_prototypes for b in range(blocks)])
+            copy.feature_scale.copy_(self.feature_scale[kept])
+        return copy
+
+    def _forward_features(self, bag_features, similarities, padding_mask):
+        """The training forward on precomputed :meth:`bag_features` and :meth:`similarities`."""
+        if isinstance(self.log_gamma, nn.Parameter):
+            raise ValueError(
+                "bag_features= needs a fixed kernel width (learn_gamma=False): "
+                "features computed before training would not follow a learned width."
+            )
+        if padding_mask is None:
+            raise ValueError("bag_features needs the padding_mask of its bags.")
+        weight = self.head.weight / self.feature_scale  # W (f / c) = (W / c) f
+        bias = self.head.bias
+        bag_logits = nn.functional.linear(bag_features.float(), weight, bias)
+        instance_logits = None
+        if similarities is not None:
+            if self.pooling == "max+mean":  # an instance alone: max and mean are s
+                k = self.n_prototypes
+                weight = weight[:, :k] + weight[:, k:]
+            flat = nn.functional.linear(similarities.float(), weight, bias)
+            instance_logits = GatedAttentionMIL._scatter(flat, ~padding_mask, 0.0)
+        return bag_logits, instance_logits, None, padding_mask
+
+    def forward(
+        self, bags=None, padding_mask=None, distances=None, *, bag_features=None,
+        similarities=None,
+    ):
         """Bag logits, instance logits, instance shares and the mask of a padded batch.
 
         Parameters
@@ -533,6 +619,15 @@ class PrototypeMIL(nn.Module):
             Instead of ``bags``: :meth:`distances` of the batch's real
             instances, bag after bag (what a training set whose distances
             were computed once passes at every step).
+        bag_features : torch.Tensor of shape (n_bags, n_bag_features) or None
+            Instead of ``bags`` or ``distances``, with a fixed width only:
+            the batch's :meth:`bag_features` (before ``feature_scale``), for
+            training on features computed once. The attention is then
+            ``None``.
+        similarities : torch.Tensor of shape (n_instances, n_prototypes) or None
+            With ``bag_features``: the :meth:`similarities` of the batch's
+            real instances, bag after bag; ``None`` returns ``None`` as the
+            instance logits (enough for a loss without the instance term).
 
         Returns
         -------
@@ -545,6 +640,12 @@ class PrototypeMIL(nn.Module):
         padding_mask : torch.Tensor of shape (n_bags, n_max), dtype=bool
             The mask of the batch (all False when ``None`` was passed).
         """
+        if bag_features is not None:
+            if bags is not None or distances is not None:
+                raise ValueError("Pass exactly one of bags, distances and bag_features.")
+            return self._forward_features(bag_features, similarities, padding_mask)
+        if similarities is not None:
+            raise ValueError("similarities needs bag_features.")
         d, padding_mask, bag_of, nearest = self._batch_distances(bags, padding_mask, distances)
         valid, n_bags = ~padding_mask, padding_mask.shape[0]
         gamma, bias = self.gamma, self.head.bias
@@ -575,6 +676,162 @@ class PrototypeMIL(nn.Module):
             per_bag = wins.new_zeros(n_bags).index_add_(0, bag_of, wins)
             attention = GatedAttentionMIL._scatter(wins / per_bag[bag_of], valid, 0.0)
         return bag_logits, instance_logits, attention, padding_mask
+
+
+class PrototypeStackMIL(nn.Module):
+    """Prototype networks combined by a non-negative stacking layer.
+
+    Each member is a :class:`PrototypeMIL` over the same prototypes and
+    standardisation (each with its own kernel, width, pooling and feature
+    scale). The stacked logits of a bag (and of an instance) are::
+
+        sum_m w_m log_softmax(z_m) + b,   w_m >= 0
+
+    a logistic regression on the members' log-probabilities with
+    non-negative weights ``w`` (``stack_weights``) and an intercept ``b``
+    (``stack_intercept``), both buffers: the members are trained, each on
+    its own loss, and the combination is fitted elsewhere (by
+    :class:`~skstruct.MILConveyance`, on out-of-fold predictions). For two
+    classes, ``log_softmax`` differences are the members' log-odds, so the
+    stacked log-odds are ``sum_m w_m logit_m + (b_1 - b_0)``.
+
+    Parameters
+    ----------
+    members : sequence of PrototypeMIL
+        The member networks, with the same number of classes.
+    weights : array-like of shape (n_members,) or None, default=None
+        Non-negative stacking weights; ``None``: ``1 / n_members`` each.
+    intercept : array-like of shape (n_classes,) or None, default=None
+        The stacking intercept; ``None``: zeros.
+
+    See Also
+    --------
+    PrototypeMIL : One member.
+
+    Notes
+    -----
+    ``forward`` returns the four outputs of :class:`PrototypeMIL` for the
+    stack (the attention is the members' attention averaged with weights
+    ``w``), followed by the tuple of the members' own outputs, which the
+    training loss of :class:`~skstruct.MILConveyance` uses. Members that
+    share a kernel share one distance computation.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skstruct.modules import PrototypeMIL, PrototypeStackMIL
+    >>> prototypes = torch.randn(6, 3)
+    >>> members = [PrototypeMIL(prototypes), PrototypeMIL(prototypes, kernel="laplacian")]
+    >>> net = PrototypeStackMIL(members, weights=[1.0, 0.5]).eval()
+    >>> bag_logits, instance_logits, attention, _, per_member = net(torch.randn(2, 4, 3))
+    >>> bag_logits.shape, len(per_member)
+    (torch.Size([2, 2]), 2)
+    """
+
+    def __init__(self, members, weights=None, intercept=None):
+        super().__init__()
+        members = list(members)
+        if not members or not all(isinstance(m, PrototypeMIL) for m in members):
+            raise TypeError("members must be a non-empty sequence of PrototypeMIL networks.")
+        n_classes = {m.n_classes for m in members}
+        if len(n_classes) != 1:
+            raise ValueError(f"members must have the same n_classes, got {sorted(n_classes)}.")
+        self.members = nn.ModuleList(members)
+        self.n_classes = n_classes.pop()
+        n = len(members)
+        weights = torch.full((n,), 1.0 / n) if weights is None else torch.as_tensor(
+            weights, dtype=torch.float32).reshape(-1)
+        if weights.shape != (n,) or not bool((weights >= 0).all()):
+            raise ValueError(
+                f"weights must be {n} non-negative numbers, got {weights.tolist()}."
+            )
+        intercept = torch.zeros(self.n_classes) if intercept is None else torch.as_tensor(
+            intercept, dtype=torch.float32).reshape(-1)
+        if intercept.shape != (self.n_classes,):
+            raise ValueError(
+                f"intercept must have {self.n_classes} entries, got {intercept.numel()}."
+            )
+        self.register_buffer("stack_weights", weights.float().clone())
+        self.register_buffer("stack_intercept", intercept.float().clone())
+
+    def extra_repr(self):
+        return f"n_members={len(self.members)}, n_classes={self.n_classes}"
+
+    def _combine(self, logits):
+        """``sum_m w_m log_softmax(logits_m) + b`` over the members' logits."""
+        total = self.stack_intercept
+        for w, z in zip(self.stack_weights, logits):
+            total = total + w * torch.log_softmax(z, -1)
+        return total
+
+    def forward(self, bags=None, padding_mask=None, *, member_inputs=None):
+        """Stacked bag logits, instance logits, attention, the mask and the members' outputs.
+
+        Parameters
+        ----------
+        bags : torch.Tensor of shape (n_bags, n_max, n_features) or None
+            Instances of each bag, padded to the largest bag of the batch.
+        padding_mask : torch.Tensor of shape (n_bags, n_max), dtype=bool, default=None
+            ``True`` at padded positions; ``None``: no padding (required
+            with ``member_inputs``).
+        member_inputs : sequence of dict or None
+            Instead of ``bags``: one dict of keyword arguments per member
+            (``bag_features`` and ``similarities``, see
+            :meth:`PrototypeMIL.forward`), for training on features computed
+            once.
+
+        Returns
+        -------
+        bag_logits : torch.Tensor of shape (n_bags, n_classes)
+        instance_logits : torch.Tensor of shape (n_bags, n_max, n_classes) or None
+            Zero at padded positions; ``None`` when a member returned none.
+        attention : torch.Tensor of shape (n_bags, n_max) or None
+            ``None`` in training mode.
+        padding_mask : torch.Tensor of shape (n_bags, n_max), dtype=bool
+        member_outputs : tuple
+            Each member's four outputs.
+        """
+        if (bags is None) == (member_inputs is None):
+            raise ValueError("Pass exactly one of bags and member_inputs.")
+        if member_inputs is not None:
+            if len(member_inputs) != len(self.members):
+                raise ValueError(
+                    f"member_inputs must hold one dict per member ({len(self.members)}), "
+                    f"got {len(member_inputs)}."
+                )
+            outputs = tuple(
+                m(padding_mask=padding_mask, **kw) for m, kw in zip(self.members, member_inputs)
+            )
+        else:
+            if bags.ndim != 3:
+                raise ValueError(
+                    "bags must have shape (n_bags, n_max, n_features), got shape "
+                    f"{tuple(bags.shape)}."
+                )
+            if padding_mask is None:
+                padding_mask = torch.zeros(bags.shape[:2], dtype=torch.bool, device=bags.device)
+            instances = bags[~padding_mask]
+            distances = {}  # the members share prototypes: one computation per kernel
+            outputs = []
+            for m in self.members:
+                if m.kernel not in distances:
+                    distances[m.kernel] = m.distances(instances)
+                outputs.append(m(distances=distances[m.kernel], padding_mask=padding_mask))
+            outputs = tuple(outputs)
+        padding_mask = outputs[0][3]
+        bag_logits = self._combine([o[0] for o in outputs])
+        instance_logits = None
+        if all(o[1] is not None for o in outputs):
+            instance_logits = self._combine([o[1] for o in outputs]).masked_fill(
+                padding_mask[..., None], 0.0
+            )
+        attention = None
+        if all(o[2] is not None for o in outputs):
+            total = self.stack_weights.sum()
+            shares = (self.stack_weights / total if total > 0
+                      else torch.full_like(self.stack_weights, 1.0 / len(self.members)))
+            attention = sum(w * o[2] for w, o in zip(shares, outputs))
+        return bag_logits, instance_logits, attention, padding_mask, outputs
 
 
 def glorot_init_(network):

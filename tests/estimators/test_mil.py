@@ -516,8 +516,11 @@ ADAPTER = OneInstanceBagClassifier(
     lr=3e-2,
     random_state=0,
 )
-# The default embedding: prototypes drawn from the training rows.
-PROTOTYPE_ADAPTER = OneInstanceBagClassifier(max_epochs=100, random_state=0)
+# The default: three prototype models stacked (prototypes drawn from the
+# training rows), and one prototype model alone.
+PROTOTYPE_ADAPTER = OneInstanceBagClassifier(max_epochs=5, random_state=0)
+SINGLE_PROTOTYPE_ADAPTER = OneInstanceBagClassifier(stacking=False, max_epochs=100,
+                                                    random_state=0)
 
 
 # sklearn's sample-weight check asks 1e-7; in float32 training, per-bag
@@ -530,7 +533,8 @@ ADAPTER_XFAIL = {
 
 
 @parametrize_with_checks(
-    [ADAPTER, PROTOTYPE_ADAPTER], expected_failed_checks=lambda est: ADAPTER_XFAIL
+    [ADAPTER, PROTOTYPE_ADAPTER, SINGLE_PROTOTYPE_ADAPTER],
+    expected_failed_checks=lambda est: ADAPTER_XFAIL,
 )
 def test_sklearn_checks_on_one_instance_bags(estimator, check):
     """Check that sklearn's common checks pass on one-instance bags."""

@@ -1,4 +1,4 @@
-"""MILConveyance(embedding='prototypes'), the default: the network and the estimator.
+"""MILConveyance(embedding='prototypes', stacking=False): one prototype network, its estimator.
 
 The network (:class:`skstruct.modules.PrototypeMIL`) is checked against a
 float64 reference written from its formula; the estimator for what it
@@ -22,7 +22,7 @@ from skstruct.modules._mil import _RBFLinear
 
 from .test_mil import _synthetic_bags
 
-FAST = dict(max_epochs=60, random_state=0)
+FAST = dict(stacking=False, max_epochs=60, random_state=0)
 
 
 def _reference_forward(net, bags_list, W=None, b=None):
@@ -240,7 +240,7 @@ def test_default_embedding_learns_a_shifted_instance():
     """Check the defaults: a PrototypeMIL, full-batch training, and a good held-out accuracy."""
     bags, y = _synthetic_bags(0, n_bags=60, scale=50.0)  # unscaled features are standardised
     test_bags, test_y = _synthetic_bags(1, n_bags=40, scale=50.0)
-    clf = MILConveyance(random_state=0).fit(bags, y)
+    clf = MILConveyance(stacking=False, random_state=0).fit(bags, y)
     assert isinstance(clf.net_.module_, PrototypeMIL)
     assert clf.n_iter_ == 25
     assert clf.net_.lr == 1.0 and clf.net_.batch_size == -1
@@ -265,7 +265,7 @@ def test_standardisation_and_prototypes_come_from_the_training_bags():
     """Check center/scale of the training instances and prototypes drawn among them."""
     bags, y = _synthetic_bags(0, n_bags=30)
     instances = np.concatenate(bags)
-    clf = MILConveyance(n_prototypes=20, max_epochs=2, random_state=0).fit(bags, y)
+    clf = MILConveyance(stacking=False, n_prototypes=20, max_epochs=2, random_state=0).fit(bags, y)
     net = clf.net_.module_
     np.testing.assert_allclose(net.center, instances.mean(0), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(net.scale, instances.std(0), rtol=1e-5)
@@ -275,9 +275,10 @@ def test_standardisation_and_prototypes_come_from_the_training_bags():
     assert distance.max() < 1e-4
     assert len(np.unique(raw.round(4), axis=0)) == 20
     # The draw is seeded by random_state.
-    again = MILConveyance(n_prototypes=20, max_epochs=2, random_state=0).fit(bags, y)
+    single = dict(stacking=False, n_prototypes=20, max_epochs=2)
+    again = MILConveyance(**single, random_state=0).fit(bags, y)
     torch.testing.assert_close(again.net_.module_.prototypes, net.prototypes)
-    other = MILConveyance(n_prototypes=20, max_epochs=2, random_state=1).fit(bags, y)
+    other = MILConveyance(**single, random_state=1).fit(bags, y)
     assert not torch.equal(other.net_.module_.prototypes, net.prototypes)
 
 
@@ -303,13 +304,13 @@ def test_bag_features_are_scaled_by_their_std_over_the_training_bags(weighted):
                               max_epochs=1, random_state=0).fit(twice, y_twice)
         torch.testing.assert_close(again.net_.module_.feature_scale, net.feature_scale)
     # Unscaled: ones.
-    plain = MILConveyance(max_epochs=1, random_state=0).fit(bags, y)
+    plain = MILConveyance(stacking=False, max_epochs=1, random_state=0).fit(bags, y)
     assert torch.all(plain.net_.module_.feature_scale == 1)
 
 
 def test_every_training_instance_is_a_prototype_when_they_are_few():
     bags, y = _synthetic_bags(0, n_bags=10)
-    clf = MILConveyance(max_epochs=1, random_state=0).fit(bags, y)
+    clf = MILConveyance(stacking=False, max_epochs=1, random_state=0).fit(bags, y)
     assert clf.net_.module_.n_prototypes == sum(len(b) for b in bags)
 
 
@@ -318,7 +319,8 @@ def test_zero_weight_bags_give_no_prototype():
     bags, y = _synthetic_bags(0, n_bags=20)
     weight = np.ones(20)
     weight[:4] = 0
-    clf = MILConveyance(max_epochs=1, random_state=0).fit(bags, y, sample_weight=weight)
+    clf = MILConveyance(stacking=False, max_epochs=1, random_state=0)
+    clf.fit(bags, y, sample_weight=weight)
     kept = np.concatenate(bags[4:])
     assert clf.net_.module_.n_prototypes == len(kept)
     np.testing.assert_allclose(clf.net_.module_.center, kept.mean(0), rtol=1e-5, atol=1e-6)
@@ -327,8 +329,8 @@ def test_zero_weight_bags_give_no_prototype():
 def test_held_out_calibration_bags_give_no_prototype():
     """Check that the conformal calibration split is not among the prototypes."""
     bags, y = _synthetic_bags(0, n_bags=20)
-    clf = MILConveyance(set_rule="conformal", validation_fraction=0.25, max_epochs=1,
-                        random_state=0).fit(bags, y)
+    clf = MILConveyance(stacking=False, set_rule="conformal", validation_fraction=0.25,
+                        max_epochs=1, random_state=0).fit(bags, y)
     n_train = sum(len(bags[i]) for i in range(20)) - clf.net_.module_.n_prototypes
     assert n_train > 0  # the held-out bags' instances are missing
 
@@ -353,12 +355,13 @@ def test_cached_training_set_serves_the_same_batches():
 def test_all_bags_in_one_unshuffled_batch_and_weights_stay_aligned():
     """Check that a step on all bags is one batch in the stored order, weights aligned."""
     bags, y = _synthetic_bags(0, n_bags=20)
-    clf = MILConveyance(max_epochs=2, random_state=0).fit(bags, y)
+    clf = MILConveyance(stacking=False, max_epochs=2, random_state=0).fit(bags, y)
     assert clf.net_.iterator_train__shuffle is False
     assert clf.net_.history[-1, "batches", -1, "train_batch_size"] == 20
     # Weight 1000 on the negative bags: the bag classifier leans to them.
     w = np.where(y == 0, 1000.0, 1e-4)
-    heavy = MILConveyance(max_epochs=100, random_state=0).fit(bags, y, sample_weight=w)
+    heavy = MILConveyance(stacking=False, max_epochs=100, random_state=0)
+    heavy.fit(bags, y, sample_weight=w)
     assert np.mean(heavy.predict(bags) == 0) > 0.9
 
 
@@ -376,7 +379,7 @@ def test_mini_batches_partial_fit_and_warm_start_keep_the_prototypes():
 
 def test_pickle_and_model_selection():
     bags, y = _synthetic_bags(0, n_bags=30)
-    clf = MILConveyance(max_epochs=30, random_state=0).fit(bags, y)
+    clf = MILConveyance(stacking=False, max_epochs=30, random_state=0).fit(bags, y)
     again = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(again.predict_proba(bags), clf.predict_proba(bags))
     cv = StratifiedKFold(3, shuffle=True, random_state=0)
@@ -410,8 +413,8 @@ def test_stacking_classifier_over_the_prototype_options():
 def test_seed_only_matters_through_the_prototype_draw():
     """Check that with every training instance a prototype the fit does not depend on the seed."""
     bags, y = _synthetic_bags(0, n_bags=20)
-    a = MILConveyance(max_epochs=20, random_state=0).fit(bags, y)
-    b = MILConveyance(max_epochs=20, random_state=5).fit(bags, y)
+    a = MILConveyance(stacking=False, max_epochs=20, random_state=0).fit(bags, y)
+    b = MILConveyance(stacking=False, max_epochs=20, random_state=5).fit(bags, y)
     np.testing.assert_allclose(a.predict_proba(bags), b.predict_proba(bags), rtol=1e-6)
 
 
@@ -426,7 +429,7 @@ def test_seed_only_matters_through_the_prototype_draw():
 def test_mlp_only_parameters_are_refused(params, match):
     bags, y = _synthetic_bags(0, n_bags=8)
     with pytest.raises(ValueError, match=f"{match}.*embedding='mlp'"):
-        MILConveyance(**params).fit(bags, y)
+        MILConveyance(stacking=False, **params).fit(bags, y)
 
 
 @pytest.mark.parametrize(
@@ -453,7 +456,7 @@ def test_mlp_only_parameters_are_refused(params, match):
 def test_bad_parameters(params, match):
     bags, y = _synthetic_bags(0, n_bags=8)
     with pytest.raises(ValueError, match=match):
-        MILConveyance(**params).fit(bags, y)
+        MILConveyance(stacking=False, **params).fit(bags, y)
 
 
 # ------------------------------------------------------ L-BFGS (the default)
@@ -492,7 +495,7 @@ def test_default_reaches_the_optimum_of_the_convex_objective(options, tolerance)
     gradient means the global optimum, whatever the optimizer's path.
     """
     bags, y = _synthetic_bags(0, n_bags=24)
-    clf = MILConveyance(random_state=0, **options).fit(bags, y)
+    clf = MILConveyance(stacking=False, random_state=0, **options).fit(bags, y)
     net = clf.net_.module_
     assert "log_gamma" not in dict(net.named_parameters())  # a fixed width
     between = torch.pdist(net.prototypes, p=1 if net.kernel == "laplacian" else 2)

@@ -1,0 +1,265 @@
+"""MILConveyance's default: three prototype models stacked on out-of-fold predictions.
+
+The stacking network (:class:`skstruct.modules.PrototypeStackMIL`) is checked
+against its formula in float64; the estimator for what ``stacking='auto'``
+resolves to, for members that are the single models of their options, for
+an inner cross-validation that keeps validation bags out of the prototypes,
+and for stacking weights fitted as a non-negative logistic regression.
+"""
+
+import numpy as np
+import pytest
+import torch
+from sklearn.model_selection import StratifiedKFold, cross_val_score
+
+from skstruct import MILConveyance
+from skstruct._mil import _STACK_MEMBERS, _fit_stacking
+from skstruct.modules import PrototypeMIL, PrototypeStackMIL
+
+from .test_mil import _synthetic_bags
+from .test_mil_prototypes import _padded
+
+# Single-model options of the three members, as MILConveyance parameters.
+MEMBER_OPTIONS = [
+    {k: v for k, v in options.items()} for options in _STACK_MEMBERS
+]
+
+
+def _members(seed=0):
+    torch.manual_seed(seed)
+    prototypes = torch.randn(7, 3)
+    members = [
+        PrototypeMIL(prototypes, learn_gamma=False, gamma_scale=o["gamma_scale"],
+                     kernel=o["kernel"], pooling=o["prototype_pooling"])
+        for o in _STACK_MEMBERS
+    ]
+    for m in members:
+        torch.nn.init.normal_(m.head.weight)
+        torch.nn.init.normal_(m.head.bias)
+        m.feature_scale.uniform_(0.5, 2.0)
+    return members
+
+
+def test_stack_forward_matches_the_formula_and_the_features_path():
+    """Check sum_m w_m log_softmax(z_m) + b in float64, and bags vs precomputed features."""
+    members = _members()
+    weights, intercept = [0.7, 0.0, 1.3], [0.2, -0.1]
+    net = PrototypeStackMIL(members, weights=weights, intercept=intercept).eval()
+    bags = [torch.randn(n, 3) for n in (1, 4, 2)]
+    padded, mask = _padded(bags)
+    bag_logits, instance_logits, attention, out_mask, per_member = net(padded, mask)
+    assert torch.equal(out_mask, mask) and len(per_member) == 3
+    expected = torch.as_tensor(intercept, dtype=torch.float64)
+    expected_instances = torch.as_tensor(intercept, dtype=torch.float64)
+    for w, output in zip(weights, per_member):
+        expected = expected + w * torch.log_softmax(output[0].double(), -1)
+        expected_instances = expected_instances + w * torch.log_softmax(
+            output[1][~mask].double(), -1)
+    torch.testing.assert_close(bag_logits.double(), expected, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(instance_logits[~mask].double(), expected_instances,
+                               rtol=1e-5, atol=1e-5)
+    assert torch.all(instance_logits[mask] == 0)
+    # Attention: the members' attention averaged with weights w / sum(w).
+    shares = torch.tensor(weights) / sum(weights)
+    torch.testing.assert_close(attention, sum(s * o[2] for s, o in zip(shares, per_member)))
+    torch.testing.assert_close(attention.sum(1), torch.ones(3))
+    # Training on features computed once gives the same logits.
+    instances = padded[~mask]
+    member_inputs = []
+    for m in members:
+        d = m.distances(instances)
+        member_inputs.append({"bag_features": m.bag_features(distances=d, padding_mask=mask),
+                              "similarities": m.similarities(d)})
+    again = net(member_inputs=member_inputs, padding_mask=mask)
+    torch.testing.assert_close(again[0], bag_logits, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(again[1], instance_logits, rtol=1e-5, atol=1e-5)
+
+
+def test_stack_gradients_reach_every_member_through_the_features_path():
+    members = _members()
+    net = PrototypeStackMIL(members).train()
+    bags = [torch.randn(n, 3) for n in (2, 3)]
+    padded, mask = _padded(bags)
+    instances = padded[~mask]
+    inputs = []
+    for m in members:
+        d = m.distances(instances)
+        inputs.append({"bag_features": m.bag_features(distances=d, padding_mask=mask)})
+    output = net(member_inputs=inputs, padding_mask=mask)
+    assert output[1] is None and output[2] is None  # no similarities, training mode
+    sum(o[0].sum() for o in output[4]).backward()
+    for m in members:
+        assert m.head.weight.grad is not None and m.head.weight.grad.abs().sum() > 0
+
+
+def test_select_prototypes_keeps_columns_width_and_scale():
+    member = _members()[2]  # max+mean: two feature blocks
+    sub = member.select_prototypes([4, 1])
+    assert sub.n_prototypes == 2 and float(sub.gamma) == pytest.approx(float(member.gamma))
+    torch.testing.assert_close(sub.prototypes, member.prototypes[[4, 1]], rtol=0, atol=0)
+    torch.testing.assert_close(sub.feature_scale, member.feature_scale[[4, 1, 11, 8]])
+    assert torch.all(sub.head.weight == 0) and "log_gamma" not in dict(sub.named_parameters())
+    x = torch.randn(5, 3)
+    torch.testing.assert_close(sub.distances(x), member.distances(x)[:, [4, 1]])
+
+
+def test_stack_network_bad_input():
+    members = _members()
+    with pytest.raises(TypeError, match="non-empty sequence of PrototypeMIL"):
+        PrototypeStackMIL([])
+    with pytest.raises(ValueError, match="non-negative"):
+        PrototypeStackMIL(members, weights=[1.0, -1.0, 0.0])
+    with pytest.raises(ValueError, match="intercept must have 2"):
+        PrototypeStackMIL(members, intercept=[0.0])
+    net = PrototypeStackMIL(members)
+    with pytest.raises(ValueError, match="exactly one of bags and member_inputs"):
+        net()
+    with pytest.raises(ValueError, match="one dict per member"):
+        net(member_inputs=[{}], padding_mask=torch.zeros(1, 1, dtype=torch.bool))
+    learned = PrototypeMIL(torch.randn(4, 3))
+    with pytest.raises(ValueError, match="fixed kernel width"):
+        learned(bag_features=torch.zeros(1, 4), padding_mask=torch.zeros(1, 1, dtype=torch.bool))
+    with pytest.raises(ValueError, match="needs bag_features"):
+        members[0](torch.randn(1, 2, 3), similarities=torch.zeros(2, 7))
+    with pytest.raises(ValueError, match="at least one prototype"):
+        members[0].select_prototypes([])
+
+
+def test_fit_stacking_recovers_weights_and_drops_an_uninformative_member():
+    """Check the non-negative logistic regression on out-of-fold log-probabilities."""
+    rng = np.random.RandomState(0)
+    n = 4000
+    informative = rng.randn(n)
+    noise = rng.randn(n)
+    y = (rng.rand(n) < 1 / (1 + np.exp(-(2.0 * informative + 0.5)))).astype(int)
+    def log_proba(score):  # log-probabilities whose log-odds are the score
+        return np.stack([-np.logaddexp(0, score), -np.logaddexp(0, -score)], -1)
+    z = torch.as_tensor(np.stack([log_proba(informative), log_proba(noise)], 1)[None])
+    weights, intercept = _fit_stacking(z, y, None)
+    assert weights[0] == pytest.approx(2.0, abs=0.2)
+    assert weights[1] < 0.1  # cannot go negative
+    assert float(intercept[1] - intercept[0]) == pytest.approx(0.5, abs=0.15)
+    # Integer sample weights count like repeated bags.
+    w = rng.randint(1, 3, n).astype(float)
+    weighted = _fit_stacking(z, y, w)
+    repeated = _fit_stacking(z[:, np.repeat(np.arange(n), w.astype(int))],
+                             np.repeat(y, w.astype(int)), None)
+    torch.testing.assert_close(weighted[0], repeated[0], rtol=1e-3, atol=1e-4)
+
+
+def test_default_is_the_stack_and_options_ask_for_one_model():
+    bags, y = _synthetic_bags(0, n_bags=30)
+    clf = MILConveyance(random_state=0).fit(bags, y)
+    net = clf.net_.module_
+    assert isinstance(net, PrototypeStackMIL) and len(net.members) == 3
+    assert [m.kernel for m in net.members] == ["rbf", "laplacian", "rbf"]
+    assert [m.pooling for m in net.members] == ["max", "max", "max+mean"]
+    assert clf.stacking_weights_.shape == (3,) and np.all(clf.stacking_weights_ >= 0)
+    np.testing.assert_allclose(net.stack_weights.numpy(), clf.stacking_weights_)
+    # The members share the prototypes and the standardisation.
+    for m in net.members[1:]:
+        assert torch.equal(m.prototypes, net.members[0].prototypes)
+    proba = clf.predict_proba(bags)
+    np.testing.assert_allclose(proba.sum(1), 1.0, rtol=1e-6)
+    assert clf.score(bags, y) >= 0.9
+    instance = clf.predict_instance_proba(bags[:3])
+    attention = clf.attention_weights(bags[:3])
+    for p, a, bag in zip(instance, attention, bags[:3]):
+        assert p.shape == (len(bag), 2) and a.shape == (len(bag),)
+        np.testing.assert_allclose(a.sum(), 1.0, rtol=1e-5)
+    # Setting an option of one model trains that model; stacking=False too.
+    for params in ({"kernel": "laplacian"}, {"instance_weight": 0.0}, {"gamma_scale": 1.0},
+                   {"stacking": False}, {"optimizer": "adam", "max_epochs": 2}):
+        single = MILConveyance(random_state=0, **params).fit(bags, y)
+        assert isinstance(single.net_.module_, PrototypeMIL), params
+        assert not hasattr(single, "stacking_weights_")
+    # A refit without stacking forgets the stacking weights.
+    clf.set_params(stacking=False).fit(bags, y)
+    assert not hasattr(clf, "stacking_weights_")
+
+
+def test_members_are_the_single_models_of_their_options():
+    """Check each member against MILConveyance(stacking=False, **its options) on the same seed."""
+    bags, y = _synthetic_bags(1, n_bags=24)
+    tight = {"optimizer_kwargs": {"tolerance_grad": 1e-7}, "random_state": 3}
+    stack = MILConveyance(**tight).fit(bags, y).net_.module_
+    padded, mask = _padded(bags)
+    with torch.no_grad():
+        member_logits = [o[0] for o in stack(padded, mask)[4]]
+        for options, logits in zip(MEMBER_OPTIONS, member_logits):
+            single = MILConveyance(stacking=False, **options, **tight).fit(bags, y)
+            torch.testing.assert_close(single.net_.module_.prototypes, stack.members[0].prototypes)
+            expected = single.net_.module_(padded, mask)[0]
+            torch.testing.assert_close(logits, expected, rtol=1e-3, atol=2e-3)
+
+
+def test_inner_cross_validation_leaves_validation_bags_out_of_the_prototypes(monkeypatch):
+    """Check every inner fit: its prototypes are the instances of its own training bags."""
+    bags, y = _synthetic_bags(2, n_bags=20)  # all instances distinct, all prototypes
+    calls = []
+    original = MILConveyance._fit_member
+
+    def spy(self, network, options, bag_features, similarities, lengths, *args):
+        calls.append((network, similarities, lengths))
+        return original(self, network, options, bag_features, similarities, lengths, *args)
+
+    monkeypatch.setattr(MILConveyance, "_fit_member", spy)
+    clf = MILConveyance(max_epochs=2, random_state=0).fit(bags, y)
+    n_instances = sum(len(b) for b in bags)
+    # 3 repeats x 5 folds x 3 members, then the 3 members on all bags.
+    assert len(calls) == 3 * 5 * 3 + 3
+    for network, similarities, lengths in calls[:-3]:
+        n_train = int(np.sum(lengths))
+        assert n_train < n_instances
+        assert network.n_prototypes == n_train  # the validation instances are left out
+        if similarities is not None:  # each training instance is one kept prototype
+            assert similarities.shape == (n_train, n_train)
+            assert torch.all(similarities.max(1).values > 0.999)
+    for network, _, lengths in calls[-3:]:
+        assert network.n_prototypes == n_instances == int(np.sum(lengths))
+    assert clf.net_.module_.members[0].n_prototypes == n_instances
+
+
+def test_tiny_data_falls_back_to_equal_weights():
+    bags, y = _synthetic_bags(0, n_bags=4)
+    bags, y = bags[:3], y[:3]  # one positive bag: no stratified split
+    clf = MILConveyance(max_epochs=2, random_state=0).fit(bags, y)
+    np.testing.assert_allclose(clf.stacking_weights_, 1 / 3, rtol=1e-6)
+    assert clf.predict(bags).shape == (3,)
+
+
+def test_sample_weights_zero_weight_bags_leave_the_stack():
+    bags, y = _synthetic_bags(0, n_bags=24)
+    weight = np.ones(24)
+    weight[:4] = 0.0
+    clf = MILConveyance(max_epochs=3, random_state=0).fit(bags, y, sample_weight=weight)
+    net = clf.net_.module_
+    assert net.members[0].n_prototypes == sum(len(b) for b in bags[4:])
+    weighted = MILConveyance(max_epochs=3, random_state=0).fit(
+        bags, y, sample_weight=np.where(np.arange(24) % 2, 2.0, 1.0))
+    assert np.all(np.isfinite(weighted.stacking_weights_))
+
+
+def test_stacking_in_cross_val_score_is_deterministic():
+    bags, y = _synthetic_bags(0, n_bags=30)
+    cv = StratifiedKFold(3, shuffle=True, random_state=0)
+    a = cross_val_score(MILConveyance(max_epochs=5, random_state=0), bags, y, cv=cv)
+    b = cross_val_score(MILConveyance(max_epochs=5, random_state=0), bags, y, cv=cv)
+    np.testing.assert_array_equal(a, b)
+    assert a.mean() >= 0.8
+
+
+@pytest.mark.parametrize(
+    "params, match",
+    [
+        (dict(stacking=True, kernel="laplacian"), "kernel='laplacian' configures one"),
+        (dict(stacking=True, instance_weight=0.0), "instance_weight=0.0 configures one"),
+        (dict(stacking=True, embedding="mlp"), "needs embedding='prototypes'"),
+        (dict(stacking=True, optimizer="adam"), "needs embedding='prototypes'"),
+        (dict(stacking="yes"), "stacking"),
+    ],
+)
+def test_bad_stacking_parameters(params, match):
+    bags, y = _synthetic_bags(0, n_bags=8)
+    with pytest.raises(ValueError, match=match):
+        MILConveyance(**params).fit(bags, y)
