@@ -127,14 +127,16 @@ def _honest_estimator(args, threads):
 def _shown_params(estimator):
     """The parameters of ``estimator`` that the table's header names, ``'auto'`` resolved."""
     names = ["embedding"]
-    names += ["n_prototypes"] if estimator.embedding == "prototypes" else [
+    names += ["n_prototypes", "stacking"] if estimator.embedding == "prototypes" else [
         "hidden_layer_sizes", "dropout"]
     names += ["max_epochs", "batch_size", "lr", "optimizer"]
     shown = []
     for name in names:
         value = getattr(estimator, name)
         text = f"{name}={value!r}"
-        if isinstance(value, str) and value == "auto":
+        if name == "stacking":
+            text += " (3 models stacked)" if estimator._stacks() else " (one model)"
+        elif isinstance(value, str) and value == "auto":
             used = estimator._training_value(name)
             if isinstance(used, type):  # an optimizer class
                 used = "lbfgs" if issubclass(used, torch.optim.LBFGS) else used.__name__.lower()

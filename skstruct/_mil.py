@@ -279,6 +279,20 @@ class _BagDataset(torch.utils.data.Dataset):
         return {"bags": bags, "padding_mask": mask}, y
 
 
+def _instance_rows(offsets, lengths, indices):
+    """The instance rows of bags ``indices`` (stored bag after bag), in their order.
+
+    Every bag in the stored order gives ``slice(None)``: a view, no copy.
+    """
+    if len(indices) == len(lengths) and bool((indices == torch.arange(len(lengths))).all()):
+        return slice(None)
+    starts, counts = offsets[indices], lengths[indices]
+    within = torch.arange(int(counts.sum())) - torch.repeat_interleave(
+        torch.cumsum(counts, 0) - counts, counts
+    )
+    return torch.repeat_interleave(starts, counts) + within
+
+
 class _DistanceBagDataset(_BagDataset):
     """Training bags served as their instances' distances to the prototypes.
 
@@ -308,14 +322,7 @@ class _DistanceBagDataset(_BagDataset):
 
     def get_batch(self, indices):
         indices = torch.as_tensor(indices, dtype=torch.int64)
-        if len(indices) == len(self) and bool((indices == torch.arange(len(self))).all()):
-            rows = slice(None)  # every bag in the stored order: a view, no copy
-        else:
-            starts, counts = self.offsets[indices], self.lengths[indices]
-            within = torch.arange(int(counts.sum())) - torch.repeat_interleave(
-                torch.cumsum(counts, 0) - counts, counts
-            )
-            rows = torch.repeat_interleave(starts, counts) + within
+        rows = _instance_rows(self.offsets, self.lengths, indices)
         lengths = self.lengths[indices]
         mask = torch.arange(int(lengths.max()))[None, :] >= lengths[:, None]
         y = self.y[indices] if self.y is not None else torch.zeros(len(indices), dtype=torch.int64)
@@ -347,16 +354,9 @@ class _FeatureBagDataset(torch.utils.data.Dataset):
 
     def get_batch(self, indices):
         indices = torch.as_tensor(indices, dtype=torch.int64)
-        every = len(indices) == len(self) and bool((indices == torch.arange(len(self))).all())
+        rows = _instance_rows(self.offsets, self.lengths, indices)
+        every = isinstance(rows, slice)
         counts = self.lengths[indices]
-        if every:
-            rows = slice(None)  # all bags in the stored order: views, no copies
-        else:
-            starts = self.offsets[indices]
-            rows = torch.repeat_interleave(starts, counts) + (
-                torch.arange(int(counts.sum()))
-                - torch.repeat_interleave(torch.cumsum(counts, 0) - counts, counts)
-            )
         mask = torch.arange(int(counts.max()))[None, :] >= counts[:, None]
         inputs = []
         for bag_features, similarities in self.members:
@@ -1293,7 +1293,7 @@ subclass, default='auto'
         )
         n_bags = len(y)
         bag_of_instance = np.repeat(np.arange(n_bags), lengths)
-        offsets = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        offsets = torch.as_tensor(np.cumsum(lengths) - lengths)
         out_of_fold = torch.zeros(_STACK_INNER_REPEATS, n_bags, n_members, n_classes,
                                   dtype=torch.float64)
         device = self._resolve_device()
@@ -1306,9 +1306,7 @@ subclass, default='auto'
                 prior = np.bincount(y[inner_train], minlength=n_classes) + 1.0
                 out_of_fold[repeat, inner_valid] = torch.as_tensor(np.log(prior / prior.sum()))
                 continue
-            rows = torch.as_tensor(np.concatenate([
-                np.arange(o, o + n) for o, n in zip(offsets[inner_train], lengths[inner_train])
-            ]))
+            rows = _instance_rows(offsets, torch.as_tensor(lengths), torch.as_tensor(inner_train))
             part = None if weights is None else weights[inner_train]
             for m, (member, options, (bag_features, similarities)) in enumerate(
                 zip(members, _STACK_MEMBERS, features)
