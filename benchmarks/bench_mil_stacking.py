@@ -35,6 +35,9 @@ Combinations (all fitted on the outer training bags only):
   non-negative weights (a softplus of free parameters) and a bias, fitted on
   out-of-fold predictions of the training bags, applied to the candidates
   refitted on all training bags.
+* ``stacking of A and C (no Conveyance term)``: the same on A and C alone,
+  from the same fits: what the one candidate with the Conveyance instance
+  term (B) adds to the stack.
 
 The out-of-fold predictions come from ``--inner-repeats`` repetitions of a
 stratified 5-fold split of the training bags. Inside that inner CV a
@@ -84,7 +87,10 @@ CANDIDATES = {
         instance_weight=0.0,
     ),
 }
-COMBINATIONS = ("mean probability of A, B, C", "inner-CV accuracy selection", "stacking")
+COMBINATIONS = ("mean probability of A, B, C", "inner-CV accuracy selection", "stacking",
+                "stacking of A and C (no Conveyance term)")
+# The members of the ablation row: the candidates without the instance term.
+WITHOUT_CONVEYANCE = tuple(k for k, c in CANDIDATES.items() if c["instance_weight"] == 0)
 
 
 def _bag_mean(values, owner, n_bags):
@@ -224,11 +230,14 @@ def run_fold(name, index, train, test, inner_repeats):
     }
     selected = max(CANDIDATES, key=lambda k: (inner_accuracy[k], -inner_log_loss[k]))
     stacked, weights = _stack(out_of_fold, y_train, test_proba)
+    stacked_without, _ = _stack({k: out_of_fold[k] for k in WITHOUT_CONVEYANCE}, y_train,
+                                {k: test_proba[k] for k in WITHOUT_CONVEYANCE})
     seconds = time.process_time() - start
     proba = dict(test_proba)
     proba["mean probability of A, B, C"] = np.mean([test_proba[k] for k in CANDIDATES], 0)
     proba["inner-CV accuracy selection"] = test_proba[selected]
     proba["stacking"] = stacked
+    proba["stacking of A and C (no Conveyance term)"] = stacked_without
     y_test = target[test]
     accuracy = {k: float(((p > 0.5) == y_test).mean()) for k, p in proba.items()}
     return name, index, accuracy, selected, weights, seconds
