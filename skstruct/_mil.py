@@ -279,6 +279,27 @@ class _BagDataset(torch.utils.data.Dataset):
         return {"bags": bags, "padding_mask": mask}, y
 
 
+# Instances per distance product when training distances or features are computed.
+_DISTANCE_CHUNK = 4096
+
+
+def _chunked_distances(network, instances):
+    """``network.distances(instances)``, a chunk at a time where the network is, on the CPU."""
+    device = network.prototypes.device
+    with torch.no_grad():
+        return torch.cat([
+            network.distances(chunk.to(device)).cpu()
+            for chunk in instances.split(_DISTANCE_CHUNK)
+        ])
+
+
+def _set_feature_scale(network, bag_features, weights):
+    """Set ``network.feature_scale`` to the (weighted) std of ``bag_features`` over the bags."""
+    _, std = _mean_and_std(bag_features.double().numpy(), weights)
+    # A feature (nearly) constant over the bags is left (nearly) as it is.
+    network.feature_scale.copy_(torch.as_tensor(np.maximum(std, 1e-3)))
+
+
 def _instance_rows(offsets, lengths, indices):
     """The instance rows of bags ``indices`` (stored bag after bag), in their order.
 
@@ -308,16 +329,10 @@ class _DistanceBagDataset(_BagDataset):
     batch) is a view, with no copy.
     """
 
-    _CHUNK = 4096  # instances per distance product when the dataset is built
-
     def __init__(self, bags, y, network):
         super().__init__(bags, y)
-        device = network.prototypes.device  # computed where the network is, kept on the CPU
-        with torch.no_grad():
-            self.distances = torch.cat([
-                network.distances(chunk.to(device)).cpu()
-                for chunk in self.flat[:-1].split(self._CHUNK)
-            ])
+        # Computed where the network is, kept on the CPU.
+        self.distances = _chunked_distances(network, self.flat[:-1])
         self.flat = None  # the raw instances are not needed any more
 
     def get_batch(self, indices):
@@ -617,8 +632,8 @@ class MILConveyance(_BaseStructuredClassifier):
         predictions of a 3 x 5-fold stratified cross-validation of the
         training bags, in which the prototypes that are instances of a
         validation bag are left out; the members are then trained on all
-        training bags (together, each on its own loss). A fit costs about
-        16 fits of one model, on features computed once.
+        training bags, each alone on its own loss. A fit costs about 16 fits
+        of one model, on features computed once.
         ``'auto'``: stack unless one of the options of a single model
         (``kernel``, ``prototype_pooling``, ``scale_bag_features``,
         ``instance_weight``, ``gamma_scale``) is set, or the training is not
@@ -1190,17 +1205,12 @@ subclass, default='auto'
         mask = torch.arange(int(lengths.max()))[None, :] >= torch.as_tensor(lengths)[:, None]
         instances = torch.as_tensor(np.concatenate(bags), dtype=torch.float32)
         distances, features = {}, []
-        with torch.no_grad():
-            for member, options in zip(members, _STACK_MEMBERS):
-                if member.kernel not in distances:
-                    distances[member.kernel] = torch.cat([
-                        member.distances(chunk)
-                        for chunk in instances.split(_DistanceBagDataset._CHUNK)
-                    ])
-                d = distances[member.kernel]
-                similarities = member.similarities(d) if options["instance_weight"] > 0 else None
-                features.append((member.bag_features(distances=d, padding_mask=mask),
-                                 similarities))
+        for member, options in zip(members, _STACK_MEMBERS):
+            if member.kernel not in distances:
+                distances[member.kernel] = _chunked_distances(member, instances)
+            d = distances[member.kernel]
+            similarities = member.similarities(d) if options["instance_weight"] > 0 else None
+            features.append((member.bag_features(distances=d, padding_mask=mask), similarities))
         return features, lengths
 
     def _prepare_stack(self, X, train_idx, y, sample_weight, prototypes, center, scale,
@@ -1223,13 +1233,13 @@ subclass, default='auto'
             members, [np.asarray(b, dtype=np.float32) for b in bags]
         )
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
+        device = self._resolve_device()
         stack_weights, intercept, seed = self._stack_out_of_fold(
-            members, features, lengths, y, weights, column_of_instance
+            members, features, lengths, y, weights, column_of_instance, device
         )
         # Each member trained alone on all training bags (L-BFGS converges on
         # one convex problem in far fewer steps than on their sum); the
         # estimator's training of the stack then starts at their optimum.
-        device = self._resolve_device()
         members = [
             self._fit_member(member, options, bag_features, similarities, lengths, y, weights,
                              device, seed).train()
@@ -1259,8 +1269,7 @@ subclass, default='auto'
         (weighted) standard deviation.
         """
         if options["scale_bag_features"]:
-            _, std = _mean_and_std(bag_features.double().numpy(), weights)
-            network.feature_scale.copy_(torch.as_tensor(np.maximum(std, 1e-3)))
+            _set_feature_scale(network, bag_features, weights)
         dataset = _FeatureBagDataset(lengths, y, [(bag_features, similarities)], stacked=False)
         if weights is not None:
             dataset = WeightedDataset(dataset, weights)
@@ -1270,7 +1279,8 @@ subclass, default='auto'
         net.fit(dataset, None)
         return net.module_.eval().cpu()
 
-    def _stack_out_of_fold(self, members, features, lengths, y, weights, column_of_instance):
+    def _stack_out_of_fold(self, members, features, lengths, y, weights, column_of_instance,
+                           device):
         """Stacking weights and intercept from out-of-fold member log-probabilities.
 
         Each member is refitted on the training part of every split of a
@@ -1296,7 +1306,6 @@ subclass, default='auto'
         offsets = torch.as_tensor(np.cumsum(lengths) - lengths)
         out_of_fold = torch.zeros(_STACK_INNER_REPEATS, n_bags, n_members, n_classes,
                                   dtype=torch.float64)
-        device = self._resolve_device()
         for split, (inner_train, inner_valid) in enumerate(splitter.split(np.zeros(n_bags), y)):
             repeat = split // n_splits
             # No validation bag may be a prototype of the members it is scored by.
@@ -1335,17 +1344,12 @@ subclass, default='auto'
         """Set ``network.feature_scale`` to each bag feature's std over the training bags."""
         lengths = torch.as_tensor([len(b) for b in bags])
         mask = torch.arange(int(lengths.max()))[None, :] >= lengths[:, None]
-        with torch.no_grad():
-            instances = torch.as_tensor(np.concatenate(bags), dtype=torch.float32)
-            distances = torch.cat([
-                network.distances(chunk)
-                for chunk in instances.split(_DistanceBagDataset._CHUNK)
-            ])
-            features = network.bag_features(distances=distances, padding_mask=mask)
+        instances = torch.as_tensor(np.concatenate(bags), dtype=torch.float32)
+        features = network.bag_features(
+            distances=_chunked_distances(network, instances), padding_mask=mask
+        )
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
-        _, std = _mean_and_std(features.double().numpy(), weights)
-        # A feature (nearly) constant over the bags is left (nearly) as it is.
-        network.feature_scale.copy_(torch.as_tensor(np.maximum(std, 1e-3)))
+        _set_feature_scale(network, features, weights)
 
     def _make_module(self, n_features, example):
         if self.embedding == "prototypes":

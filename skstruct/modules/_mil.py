@@ -232,6 +232,23 @@ class GatedAttentionMIL(nn.Module):
         return self.attention_w(self.attention_dropout(gated)).squeeze(-1)
 
 
+def _real_instances(bags, padding_mask):
+    """``(instances, padding_mask)``: the real instances of a padded batch, bag after bag.
+
+    ``padding_mask=None`` means no padding (an all-False mask is returned).
+    """
+    if bags.ndim != 3:
+        raise ValueError(
+            f"bags must have shape (n_bags, n_max, n_features), got shape {tuple(bags.shape)}."
+        )
+    n_bags, n_max, _ = bags.shape
+    if padding_mask is None:
+        padding_mask = torch.zeros(n_bags, n_max, dtype=torch.bool, device=bags.device)
+    valid = ~padding_mask
+    instances = bags.reshape(n_bags * n_max, -1) if bool(valid.all()) else bags[valid]
+    return instances, padding_mask
+
+
 class _RBFLinear(torch.autograd.Function):
     """``exp(-gamma * d2) @ weight.T + bias`` with a hand-written backward.
 
@@ -477,16 +494,8 @@ class PrototypeMIL(nn.Module):
         if (bags is None) == (distances is None):
             raise ValueError("Pass exactly one of bags and distances.")
         if distances is None:
-            if bags.ndim != 3:
-                raise ValueError(
-                    "bags must have shape (n_bags, n_max, n_features), got shape "
-                    f"{tuple(bags.shape)}."
-                )
-            n_bags, n_max, _ = bags.shape
-            if padding_mask is None:
-                padding_mask = torch.zeros(n_bags, n_max, dtype=torch.bool, device=bags.device)
-            valid = ~padding_mask
-            instances = bags.reshape(n_bags * n_max, -1) if bool(valid.all()) else bags[valid]
+            instances, padding_mask = _real_instances(bags, padding_mask)
+            n_bags, valid = padding_mask.shape[0], ~padding_mask
             d = self.distances(instances)  # no gradient: inputs and buffers are fixed
         else:
             if padding_mask is None:
@@ -520,7 +529,7 @@ class PrototypeMIL(nn.Module):
             )
             features = [torch.exp(-self.gamma * nearest)]
             if self.pooling == "max+mean":
-                total = torch.zeros_like(nearest).index_add_(0, bag_of, torch.exp(-self.gamma * d))
+                total = torch.zeros_like(nearest).index_add_(0, bag_of, self.similarities(d))
                 features.append(total / (~padding_mask).sum(1, keepdim=True).to(d.dtype))
             return torch.cat(features, 1)
 
@@ -803,14 +812,7 @@ class PrototypeStackMIL(nn.Module):
                 m(padding_mask=padding_mask, **kw) for m, kw in zip(self.members, member_inputs)
             )
         else:
-            if bags.ndim != 3:
-                raise ValueError(
-                    "bags must have shape (n_bags, n_max, n_features), got shape "
-                    f"{tuple(bags.shape)}."
-                )
-            if padding_mask is None:
-                padding_mask = torch.zeros(bags.shape[:2], dtype=torch.bool, device=bags.device)
-            instances = bags[~padding_mask]
+            instances, padding_mask = _real_instances(bags, padding_mask)
             distances = {}  # the members share prototypes: one computation per kernel
             outputs = []
             for m in self.members:
