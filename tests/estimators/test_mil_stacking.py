@@ -19,11 +19,6 @@ from skstruct.modules import PrototypeMIL, PrototypeStackMIL
 from .test_mil import _synthetic_bags
 from .test_mil_prototypes import _padded
 
-# Single-model options of the three members, as MILConveyance parameters.
-MEMBER_OPTIONS = [
-    {k: v for k, v in options.items()} for options in _STACK_MEMBERS
-]
-
 
 def _members(seed=0):
     torch.manual_seed(seed)
@@ -186,7 +181,7 @@ def test_members_are_the_single_models_of_their_options():
     padded, mask = _padded(bags)
     with torch.no_grad():
         member_logits = [o[0] for o in stack(padded, mask)[4]]
-        for options, logits in zip(MEMBER_OPTIONS, member_logits):
+        for options, logits in zip(_STACK_MEMBERS, member_logits):  # MILConveyance parameters
             single = MILConveyance(stacking=False, **options, **tight).fit(bags, y)
             torch.testing.assert_close(single.net_.module_.prototypes, stack.members[0].prototypes)
             expected = single.net_.module_(padded, mask)[0]
