@@ -9,6 +9,7 @@ from torch import nn
 
 from ..utils.validation import check_positive_scalar
 from ._cache import cached_prepare
+from ._numba import fused_available, fused_loss, jit
 from ._reduction import (
     check_logits_target,
     check_reduction,
@@ -302,6 +303,80 @@ class _ConveyanceProbFunction(torch.autograd.Function):
         return grad.scatter_(1, t, grad_t), None, None, None, None, None, None, None, None
 
 
+@jit
+def _conveyance_kernel(p, target, in_s, alpha, beta, scale, threshold, loss):
+    """The fused CPU kernel: per-row loss, and ``p`` overwritten by ``scale * dloss/dz``.
+
+    ``p`` (B, C) is the softmax, ``in_s[t]`` (C,) the boolean row S(t) (its
+    diagonal set), ``loss`` (B,) the output. The arithmetic is
+    :class:`_ConveyanceProbFunction`'s (its docstring derives it), in float64
+    per row: ``s_s`` and ``s_n`` are direct sums over S - {t} and N (one
+    pass, no subtraction), then one pass writes ``coef_n p_k`` on N,
+    ``coef_s p_k`` on S - {t} and ``grad_t`` at t. Returns ``(status,
+    total)``: ``total`` the sum of the losses, ``status`` 0, or, before
+    anything is written, 1 when a target is outside ``[0, C)`` and 2 when
+    some p_t is below ``threshold`` or NaN (the caller then takes the
+    log-space path).
+    """
+    n_rows, n_classes = p.shape
+    for b in range(n_rows):
+        t = target[b]
+        if t < 0 or t >= n_classes:
+            return 1, 0.0
+    for b in range(n_rows):
+        if not p[b, target[b]] >= threshold:
+            return 2, 0.0
+    total = 0.0
+    for b in range(n_rows):
+        row = p[b]
+        t = target[b]
+        member = in_s[t]
+        s_s = 0.0
+        s_n = 0.0
+        for k in range(n_classes):
+            value = row[k]
+            s_s += value if member[k] and k != t else 0.0
+            s_n += 0.0 if member[k] else value
+        p_t = float(row[t])
+        u = s_s + s_n
+        p_s = p_t + s_s
+        x = alpha * u / p_t + beta * s_n / p_s
+        loss[b] = np.log1p(x)
+        total += loss[b]
+        w = scale / (1.0 + x)
+        a = alpha / p_t
+        b_ = beta / p_s
+        rw = b_ * s_n * (w / p_s)
+        aw = a * w
+        coef_s = aw - rw
+        coef_n = (a + b_) * w
+        for k in range(n_classes):
+            row[k] *= coef_s if member[k] else coef_n
+        row[t] = -(aw * u + rw * p_t)
+    return 0, total
+
+
+def _fused_conveyance(z, target, plausible, alpha, beta, reduction):
+    """The loss by :func:`_conveyance_kernel`, or ``None`` when it declines the batch."""
+    in_s = plausible.T  # row t = S(t); contiguous for the prepared column-major Q
+    if not in_s.is_contiguous():
+        in_s = in_s.contiguous()
+    target = target.contiguous()
+    threshold = torch.finfo(z.dtype).tiny ** 0.5
+
+    def run(z, scale):
+        p = softmax(z)
+        loss = torch.empty(z.shape[0], dtype=z.dtype)
+        status, total = _conveyance_kernel(
+            p.numpy(), target.numpy(), in_s.numpy(), alpha, beta, scale, threshold, loss.numpy()
+        )
+        if status == 1:
+            raise IndexError("target out of range")  # target_range_checked: a ValueError
+        return (loss, total, p) if status == 0 else None
+
+    return fused_loss(z, run, reduction)
+
+
 def _class_tables(plausible, dtype):
     """``(table, n_rows)`` for the small-C path of :class:`_ConveyanceProbFunction`.
 
@@ -388,6 +463,12 @@ def _conveyance(logits, target, plausible, others, log_alpha, log_beta, reductio
     """
     z = _upcast(logits)
     target = target.long()
+    if fused_available(z):
+        loss = _fused_conveyance(
+            z, target, plausible, math.exp(log_alpha), math.exp(log_beta), reduction
+        )
+        if loss is not None:
+            return loss
     t = target[:, None]
     n_classes = z.shape[1]
     with torch.no_grad():

@@ -1,0 +1,194 @@
+"""Fused CPU kernels for the losses, compiled by numba when it is installed.
+
+On the CPU, eager PyTorch runs each loss as a chain of torch calls: a
+softmax, then gathers, scatters and a dozen small (B, 1) operations, each
+costing a few microseconds of dispatch, and then as many again in the hand
+written backward. Cross-entropy is one fused kernel per direction. A loss
+whose gradient is a per-row coefficient times the softmax (plus a few
+corrections) can do better than that chain: one compiled loop per row that
+computes the loss *and* its gradient while the row is in cache. This module
+holds the shared machinery of such kernels; each loss module writes its own
+kernel next to its eager form (the two are tested against each other and
+against the float64 formula).
+
+* :func:`jit` compiles a kernel with numba on its first call (``nogil``,
+  ``cache=True``, and only the fast-math flags that keep infinities and
+  NaNs exact: reassociation, for vectorised sums, and contraction to fused
+  multiply-adds).
+* :func:`fused_available` says whether a batch can take a kernel: numba
+  importable and not switched off (``SKSTRUCT_NUMBA=0`` in the
+  environment), CPU float32 / float64 logits, no tracing or compiling and
+  no ``TorchDispatchMode`` in use (a kernel works on the tensors' memory, so
+  fake or functional tensors must take the eager path), and not inside
+  :func:`eager_only`.
+* :class:`FusedLoss` is the autograd Function around a kernel. The forward
+  writes d loss_b / d z into a fresh (B, C) buffer (the softmax, updated in
+  place) and returns the reduced loss; the first backward hands that buffer
+  over as the gradient (scaled in place by the incoming gradient, a no-op
+  for the usual ``loss.backward()``), so forward + backward allocate one
+  (B, C) tensor where cross-entropy allocates three. For
+  ``reduction='mean'`` the kernel writes the gradient already divided by B. A second backward
+  through the same graph (``retain_graph=True``) recomputes the buffer from
+  the saved logits.
+
+numba is an optional dependency (``pip install skstruct[fast]``): without
+it, and on every other device, the eager torch forms run, with the same
+values and gradients to rounding.
+"""
+
+import contextlib
+import functools
+import os
+import threading
+
+import torch
+from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+__all__ = [
+    "FusedLoss",
+    "eager_only",
+    "fused_available",
+    "fused_loss",
+    "jit",
+    "numba_available",
+]
+
+# reassoc: sums may be vectorised; contract: a * b + c may be one FMA.
+# Not 'nnan' / 'ninf' / 'fast': the kernels must keep inf and NaN exact.
+_FASTMATH = {"reassoc", "contract"}
+
+
+@functools.lru_cache(maxsize=1)
+def _numba():
+    """The numba module, or None when it is missing, broken or switched off."""
+    if os.environ.get("SKSTRUCT_NUMBA", "1").strip().lower() in ("0", "false", "no", "off"):
+        return None
+    try:
+        import numba
+    except Exception:  # ImportError, or numba refusing this NumPy version
+        return None
+    return numba
+
+
+_state = threading.local()
+
+
+@contextlib.contextmanager
+def eager_only():
+    """Within the block (this thread), every loss takes its eager torch path.
+
+    For tests and benchmarks that compare the two paths in one process.
+    """
+    previous = getattr(_state, "eager", False)
+    _state.eager = True
+    try:
+        yield
+    finally:
+        _state.eager = previous
+
+
+def numba_available():
+    """Whether the fused CPU kernels can run (numba importable, not switched off)."""
+    return _numba() is not None
+
+
+def jit(function):
+    """Compile ``function`` with numba on first call; the plain function without numba."""
+    compiled = None
+
+    @functools.wraps(function)
+    def call(*args):
+        nonlocal compiled
+        if compiled is None:
+            numba = _numba()
+            compiled = (
+                function
+                if numba is None
+                else numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)(function)
+            )
+        return compiled(*args)
+
+    call.py_func = function
+    return call
+
+
+def fused_available(z):
+    """Whether logits ``z`` can take a fused CPU kernel (see the module docstring)."""
+    if (
+        z.device.type != "cpu"
+        or z.dtype not in (torch.float32, torch.float64)
+        or z.shape[0] == 0
+        or z.shape[1] == 0
+        or not numba_available()
+        or getattr(_state, "eager", False)
+    ):
+        return False
+    if torch.compiler.is_compiling() or torch.jit.is_tracing() or _is_wrapped(z):
+        return False
+    # A mode (FakeTensorMode, functionalisation, a device context) must see
+    # every op; a kernel's writes through NumPy bypass it. A dispatch mode
+    # that only watches real tensors (a memory meter) may say so with a true
+    # ``allows_fused_kernels`` attribute.
+    if torch._C._is_torch_function_mode_enabled():
+        return False
+    mode = _get_current_dispatch_mode()
+    return mode is None or getattr(mode, "allows_fused_kernels", False)
+
+
+def _is_wrapped(z):
+    """Whether ``z`` is a torch.func (vmap / grad) wrapper, which has no NumPy view."""
+    check = getattr(torch._C._functorch, "is_functorch_wrapped_tensor", None)
+    return check is not None and check(z)
+
+
+def fused_loss(z, run, reduction):
+    """The reduced loss of ``run``'s kernel, or ``None`` when the kernel declines.
+
+    ``run(z, scale)`` (``z`` detached) returns ``(per_sample, total, grad)`` as
+    :class:`FusedLoss` describes, or ``None`` when the batch must take the
+    eager path (for example a probability that underflows); it runs once
+    here, and again only for a second backward.
+    """
+    scale = 1.0 / z.shape[0] if reduction == "mean" else 1.0
+    result = run(z.detach(), scale)
+    if result is None:
+        return None
+    return FusedLoss.apply(z, run, reduction, scale, result)
+
+
+class FusedLoss(torch.autograd.Function):
+    """The reduced loss of a fused kernel, with the kernel's gradient handed to backward.
+
+    Called through :func:`fused_loss`. ``run(z, scale)`` returns
+    ``(per_sample, total, grad)`` with ``per_sample`` (B,), ``total`` its sum
+    (a float, summed by the kernel in float64) and ``grad`` (B, C) holding
+    ``scale * d per_sample[b] / d z[b]``; the tensors are fresh and nobody
+    else holds them. The reduction (``'mean'``, ``'sum'`` or ``'none'``) is
+    applied here; for ``'mean'`` the kernel scales its gradient by 1 / B as
+    it writes it, so that the usual ``loss.backward()`` costs no pass at all.
+    """
+
+    @staticmethod
+    def forward(ctx, z, run, reduction, scale, result):
+        per_sample, total, grad = result
+        ctx.run, ctx.reduction, ctx.scale = run, reduction, scale
+        ctx.grad = grad
+        ctx.save_for_backward(z)
+        if reduction == "none":
+            return per_sample
+        # A 0-d tensor from the kernel's sum: cheaper than a torch reduction.
+        return torch.tensor(total * scale, dtype=per_sample.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        grad = ctx.grad
+        if grad is None:  # a second backward through a retained graph
+            (z,) = ctx.saved_tensors
+            grad = ctx.run(z.detach(), ctx.scale)[2]
+        ctx.grad = None  # handed over: the caller may now own and edit it
+        if ctx.reduction == "none":
+            grad.mul_(grad_output[:, None])
+        elif float(grad_output) != 1.0:  # a 0-d CPU tensor: no device sync
+            grad.mul_(grad_output)
+        return grad, None, None, None, None

@@ -1,0 +1,208 @@
+"""The fused CPU kernels' machinery (skstruct.losses._numba) and the Conveyance kernel.
+
+The numeric agreement of every loss with its float64 reference runs on both
+paths through ``tests/losses/conftest.py``; here: the hand-over of the
+gradient buffer, a second backward, the reductions, when a kernel is used
+or declined, and the kernel's error statuses.
+"""
+
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+from skstruct.losses import ConveyanceLoss, conveyance_loss
+from skstruct.losses import _conveyance
+from skstruct.losses._numba import eager_only, fused_available, numba_available
+
+pytestmark = pytest.mark.skipif(
+    not numba_available(),
+    reason="numba is not installed (or SKSTRUCT_NUMBA=0): the fused CPU kernels are off",
+)
+
+
+@pytest.fixture(autouse=True)
+def loss_path():
+    """Override the two-path fixture of conftest.py: these tests choose their path."""
+    yield "fused"
+
+
+def _problem(seed=0, n_samples=24, n_classes=30, dtype=torch.float64, scale=3.0):
+    generator = torch.Generator().manual_seed(seed)
+    logits = torch.randn(n_samples, n_classes, generator=generator, dtype=dtype) * scale
+    target = torch.randint(0, n_classes, (n_samples,), generator=generator)
+    plausible = torch.rand(n_classes, n_classes, generator=generator) < 0.2
+    return logits, target, plausible
+
+
+def _value_and_grad(logits, target, plausible, **kwargs):
+    x = logits.clone().requires_grad_(True)
+    loss = conveyance_loss(x, target, plausible, **kwargs)
+    weights = torch.linspace(0.5, 2.0, loss.numel(), dtype=loss.dtype).reshape(loss.shape)
+    (loss * weights).sum().backward()
+    return loss.detach(), x.grad, loss.grad_fn
+
+
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_equals_eager(reduction, dtype):
+    logits, target, plausible = _problem(dtype=dtype)
+    value, grad, node = _value_and_grad(logits, target, plausible, reduction=reduction)
+    assert type(node).__name__ == "FusedLossBackward"
+    with eager_only():
+        expected, expected_grad, eager_node = _value_and_grad(
+            logits, target, plausible, reduction=reduction
+        )
+    assert type(eager_node).__name__ != "FusedLossBackward"
+    tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-14)
+    torch.testing.assert_close(value, expected, **tol)
+    torch.testing.assert_close(grad, expected_grad, **tol)
+
+
+def test_gradient_buffer_is_handed_over_and_a_second_backward_recomputes_it():
+    logits, target, plausible = _problem()
+    x = logits.clone().requires_grad_(True)
+    loss = conveyance_loss(x, target, plausible)
+    loss.backward(retain_graph=True)
+    first = x.grad.clone()
+    x.grad.mul_(0.0)  # the caller owns the handed-over buffer and may edit it
+    loss.backward()
+    torch.testing.assert_close(x.grad, first)
+    with eager_only():
+        y = logits.clone().requires_grad_(True)
+        conveyance_loss(y, target, plausible).backward()
+    torch.testing.assert_close(first, y.grad)
+
+
+def test_scaled_backward_and_non_leaf_logits():
+    logits, target, plausible = _problem()
+    x = logits.clone().requires_grad_(True)
+    (3.0 * conveyance_loss(2.0 * x, target, plausible, reduction="sum")).backward()
+    with eager_only():
+        y = logits.clone().requires_grad_(True)
+        (3.0 * conveyance_loss(2.0 * y, target, plausible, reduction="sum")).backward()
+    torch.testing.assert_close(x.grad, y.grad, rtol=1e-12, atol=1e-14)
+
+
+def test_no_grad_and_logits_without_grad():
+    logits, target, plausible = _problem()
+    with torch.no_grad():
+        value = conveyance_loss(logits, target, plausible)
+    with eager_only():
+        expected = conveyance_loss(logits, target, plausible)
+    torch.testing.assert_close(value, expected, rtol=1e-12, atol=1e-14)
+    assert not value.requires_grad
+
+
+def test_underflowing_target_probability_takes_the_log_space_path():
+    logits, target, plausible = _problem()
+    logits[0] = -1e4
+    logits[0, (target[0] + 1) % logits.shape[1]] = 1e4
+    value, grad, node = _value_and_grad(logits, target, plausible, reduction="none")
+    assert type(node).__name__ != "FusedLossBackward"
+    assert torch.isfinite(value).all() and torch.isfinite(grad).all()
+
+
+def test_nan_logits_give_what_the_eager_path_gives():
+    logits, target, plausible = _problem()
+    logits[3, 2] = float("nan")
+    value = conveyance_loss(logits, target, plausible, reduction="none")
+    with eager_only():
+        expected = conveyance_loss(logits, target, plausible, reduction="none")
+    torch.testing.assert_close(value, expected, equal_nan=True)
+
+
+@pytest.mark.parametrize("bad", [-1, 30, 1000])
+def test_out_of_range_target_is_a_value_error(bad):
+    logits, target, plausible = _problem()
+    target[5] = bad
+    with pytest.raises(ValueError, match="target must hold class indices in"):
+        conveyance_loss(logits.requires_grad_(True), target, plausible)
+    with pytest.raises(ValueError, match="target must hold class indices in"):
+        ConveyanceLoss(plausible)(logits, target)
+
+
+def test_kernel_declines_without_writing():
+    logits, target, plausible = _problem(dtype=torch.float32)
+    p = torch.softmax(logits, 1)
+    before = p.clone()
+    loss = torch.empty(p.shape[0])
+    in_s = _conveyance._prepare(plausible)[0].T.contiguous()
+    target[0] = 99
+    status, _ = _conveyance._conveyance_kernel(
+        p.numpy(), target.numpy(), in_s.numpy(), 0.1, 10.0, 1.0, 1e-19, loss.numpy()
+    )
+    assert status == 1 and torch.equal(p, before)
+    target[0] = 0
+    status, _ = _conveyance._conveyance_kernel(
+        p.numpy(), target.numpy(), in_s.numpy(), 0.1, 10.0, 1.0, 2.0, loss.numpy()
+    )
+    assert status == 2 and torch.equal(p, before)
+
+
+def test_compiled_kernel_equals_its_python_source():
+    """The kernel as plain Python (what runs without numba's compiler) gives the same."""
+    logits, target, plausible = _problem(n_samples=5, n_classes=7)
+    in_s = _conveyance._prepare(plausible)[0].T.contiguous()
+    outputs = []
+    for kernel in (_conveyance._conveyance_kernel, _conveyance._conveyance_kernel.py_func):
+        p = torch.softmax(logits, 1)
+        loss = torch.empty(5, dtype=torch.float64)
+        status, total = kernel(
+            p.numpy(), target.numpy(), in_s.numpy(), 0.3, 2.0, 0.5, 1e-150, loss.numpy()
+        )
+        assert status == 0
+        outputs.append((loss, total, p))
+    torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=1e-13, atol=0)
+    assert outputs[0][1] == pytest.approx(outputs[1][1], rel=1e-13)
+    torch.testing.assert_close(outputs[0][2], outputs[1][2], rtol=1e-12, atol=1e-15)
+
+
+class _Mode(TorchDispatchMode):
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        return func(*args, **(kwargs or {}))
+
+
+class _WatchingMode(_Mode):
+    allows_fused_kernels = True
+
+
+def test_when_a_kernel_is_used():
+    z = torch.zeros(3, 4)
+    assert fused_available(z)
+    assert fused_available(z.double())
+    assert not fused_available(z.half())
+    assert not fused_available(torch.zeros(0, 4))
+    assert not fused_available(torch.zeros(3, 0))
+    with eager_only():
+        assert not fused_available(z)
+    assert fused_available(z)
+    with _Mode():
+        assert not fused_available(z)
+    with _WatchingMode():
+        assert fused_available(z)
+    with torch.device("cpu"):  # a TorchFunctionMode
+        assert not fused_available(z)
+    seen = []
+
+    def record(block):
+        seen.append(fused_available(block))
+        return block
+
+    torch.func.vmap(record)(torch.zeros(2, 3, 4))
+    assert seen == [False]
+
+
+def test_switched_off_by_the_environment():
+    code = (
+        "from skstruct.losses._numba import numba_available, fused_available; import torch; "
+        "print(numba_available(), fused_available(torch.zeros(2, 2)))"
+    )
+    env = dict(os.environ, SKSTRUCT_NUMBA="0")
+    out = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    )
+    assert out.stdout.split() == ["False", "False"]
