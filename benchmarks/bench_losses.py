@@ -193,6 +193,16 @@ def make_runs(n_classes, *, batch_size, device, dtype, seed=0, dense_q=False, pa
     return runs
 
 
+def _eager(run):
+    """``run`` with the fused CPU kernels switched off (the eager torch path)."""
+    from skstruct.losses._numba import eager_only
+
+    def eager_run():
+        with eager_only():
+            run()
+    return eager_run
+
+
 def load_revision(rev):
     """The ``skstruct`` package of git revision ``rev``, imported as ``skstruct_before``."""
     archive = subprocess.run(["git", "archive", rev, "skstruct"], check=True,
@@ -258,6 +268,11 @@ def main(argv=None):
     parser.add_argument("--note", default="", help="free text stored in the JSON (e.g. load)")
     parser.add_argument("--rev", default=None,
                         help="also time the losses of this git revision (rows before:<loss>)")
+    parser.add_argument("--losses", nargs="+", default=None,
+                        help="only these losses (e.g. conveyance hace), besides the baselines")
+    parser.add_argument("--eager", action="store_true",
+                        help="also time the eager torch path of each loss in the same rounds "
+                             "(rows eager:<loss>, numba's fused kernels switched off for them)")
     args = parser.parse_args(argv)
     if args.clock == "cpu" and args.device != "cpu":
         parser.error("--clock cpu measures host CPU time: use it with --device cpu")
@@ -280,11 +295,18 @@ def main(argv=None):
     for n_classes, dense_q in configs:
         runs = make_runs(n_classes, batch_size=args.batch_size, device=device, dtype=dtype,
                          dense_q=dense_q)
+        if args.losses is not None:
+            runs = {name: run for name, run in runs.items()
+                    if run[1] is None or name.split("/")[0] in args.losses}
+        if args.eager:
+            runs.update({f"eager:{name}": (_eager(run[0]), run[1])
+                         for name, run in list(runs.items()) if run[1] is not None})
         if before is not None:
             old = make_runs(n_classes, batch_size=args.batch_size, device=device, dtype=dtype,
                             dense_q=dense_q, package=before)
             runs.update({f"before:{name}": run for name, run in old.items()
-                         if run[1] is not None})
+                         if run[1] is not None and (args.losses is None
+                                                    or name.split("/")[0] in args.losses)})
         times, peaks = bench(runs, repeats=args.repeats, warmup=args.warmup, device=device,
                              clock=clock)
         label = f"C={n_classes}" + (" (dense Q)" if dense_q else "")
@@ -304,6 +326,9 @@ def main(argv=None):
                 if f"before:{name}" in times:
                     row["time_ratio_vs_before"] = ms / (
                         statistics.median(times[f"before:{name}"]) * 1e3)
+                if f"eager:{name}" in times:
+                    row["time_ratio_vs_eager"] = ms / (
+                        statistics.median(times[f"eager:{name}"]) * 1e3)
             results.append(row)
             print(f"{name:>24} {ms:>9.3f} {row.get('time_ratio', 1.0):>6.2f} "
                   f"{baseline or '-':>15} {row['peak_in_BC']:>8.2f} "
