@@ -15,7 +15,9 @@ Four measurements, each a ratio of medians of interleaved runs in one process
    to);
 3. ``conveyance_vs_cross_entropy``: ``ConveyanceClassifier.fit`` against
    ``CrossEntropyClassifier.fit`` on digits (C=10) and on a synthetic
-   1,000-class set (an ordinal structure over the classes);
+   1,000-class set (an ordinal structure over the classes); with numba
+   installed also the same fit on the loss's eager torch path (``*_eager``,
+   the fused CPU kernel switched off), in the same rounds;
 4. ``predict_proba_vs_forward``: ``predict_proba`` throughput against a raw
    ``torch.no_grad`` forward + softmax loop over the same batches.
 
@@ -55,6 +57,7 @@ from torch import nn
 import skstruct._base
 from skstruct import ConveyanceClassifier, CrossEntropyClassifier
 from skstruct.losses import ConveyanceLoss
+from skstruct.losses._numba import eager_only, numba_available
 from skstruct.structures import Ordinal
 
 
@@ -309,9 +312,18 @@ def main(argv=None):
                 "cross_entropy_fit": lambda r: CrossEntropyClassifier(
                     random_state=r, **est).fit(Xc, yc),
             }
+            if numba_available():
+                # The loss's eager torch path (numba's fused kernel off), same rounds.
+                def eager_fit(r):
+                    with eager_only():
+                        return runs["conveyance_fit"](r)
+                runs["conveyance_fit_eager"] = eager_fit
             times = _interleave(runs, args.repeats)
             results["conveyance_vs_cross_entropy"][name] = _summary(
                 times, "conveyance_fit", "cross_entropy_fit")
+            if "conveyance_fit_eager" in times:
+                results["conveyance_vs_cross_entropy"][f"{name}_eager"] = _summary(
+                    times, "conveyance_fit_eager", "cross_entropy_fit")
 
     # 4: predict_proba throughput
     if "4" not in args.skip:

@@ -9,7 +9,7 @@ from torch import nn
 
 from ..utils.validation import check_positive_scalar
 from ._cache import cached_prepare
-from ._numba import fused_available, fused_loss, jit
+from ._numba import fused_available, fused_loss, jit, kernel_softmax
 from ._reduction import (
     check_logits_target,
     check_reduction,
@@ -365,7 +365,7 @@ def _fused_conveyance(z, target, plausible, alpha, beta, reduction):
     threshold = torch.finfo(z.dtype).tiny ** 0.5
 
     def run(z, scale):
-        p = softmax(z)
+        p = kernel_softmax(z)
         loss = torch.empty(z.shape[0], dtype=z.dtype)
         status, total = _conveyance_kernel(
             p.numpy(), target.numpy(), in_s.numpy(), alpha, beta, scale, threshold, loss.numpy()

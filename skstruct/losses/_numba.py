@@ -41,8 +41,11 @@ import functools
 import os
 import threading
 
+import numpy as np
 import torch
 from torch.utils._python_dispatch import _get_current_dispatch_mode
+
+from ._reduction import softmax
 
 __all__ = [
     "FusedLoss",
@@ -50,6 +53,7 @@ __all__ = [
     "fused_available",
     "fused_loss",
     "jit",
+    "kernel_softmax",
     "numba_available",
 ]
 
@@ -141,6 +145,43 @@ def _is_wrapped(z):
     return check is not None and check(z)
 
 
+@jit
+def _softmax_kernel(z, p):
+    """``p = softmax(z)`` row by row (scalar ``exp``: for small batches only)."""
+    n_rows, n_classes = z.shape
+    for b in range(n_rows):
+        m = z[b, 0]
+        for k in range(1, n_classes):
+            m = max(m, z[b, k])
+        total = 0.0
+        for k in range(n_classes):
+            e = np.exp(z[b, k] - m)
+            p[b, k] = e
+            total += e
+        inverse = 1.0 / total
+        for k in range(n_classes):
+            p[b, k] *= inverse
+
+
+# numba's exp is scalar here (no vector math library): about 5 ns a logit,
+# against torch's vectorised exp at about 1 ns but 4 calls of a few
+# microseconds each below 16 classes (skstruct.losses._reduction.softmax).
+# So the kernel's softmax pays for small batches of few classes only.
+_KERNEL_SOFTMAX_MAX_CLASSES = 15
+_KERNEL_SOFTMAX_MAX_CELLS = 4096
+
+
+def kernel_softmax(z):
+    """``softmax(z, 1)`` as a fresh tensor, by the cheaper of numba's and torch's for the shape."""
+    n_rows, n_classes = z.shape
+    if n_classes <= _KERNEL_SOFTMAX_MAX_CLASSES and n_rows * n_classes <= _KERNEL_SOFTMAX_MAX_CELLS:
+        z = z.contiguous()
+        p = torch.empty_like(z)
+        _softmax_kernel(z.numpy(), p.numpy())
+        return p
+    return softmax(z)
+
+
 def fused_loss(z, run, reduction):
     """The reduced loss of ``run``'s kernel, or ``None`` when the kernel declines.
 
@@ -153,7 +194,22 @@ def fused_loss(z, run, reduction):
     result = run(z.detach(), scale)
     if result is None:
         return None
+    if reduction != "none" and z.numel() <= _DOT_MAX_CELLS and z.is_contiguous():
+        # Small batches: the Python autograd Function costs more than the
+        # loss. sum(z * G) with G the kernel's gradient has gradient G, and
+        # torch's own dot node computes it in C++ (one (B, C) product,
+        # cheap at this size); its value is then replaced by the loss.
+        per_sample, total, grad = result
+        out = torch.dot(z.view(-1), grad.view(-1))
+        with torch.no_grad():
+            out.fill_(total * scale)
+        return out
     return FusedLoss.apply(z, run, reduction, scale, result)
+
+
+# Up to this many logits, fused_loss returns a dot product with the
+# kernel's gradient instead of a FusedLoss (see there).
+_DOT_MAX_CELLS = 8192
 
 
 class FusedLoss(torch.autograd.Function):

@@ -15,7 +15,7 @@ import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 from skstruct.losses import ConveyanceLoss, conveyance_loss
-from skstruct.losses import _conveyance
+from skstruct.losses import _conveyance, _numba
 from skstruct.losses._numba import eager_only, fused_available, numba_available
 
 pytestmark = pytest.mark.skipif(
@@ -46,12 +46,24 @@ def _value_and_grad(logits, target, plausible, **kwargs):
     return loss.detach(), x.grad, loss.grad_fn
 
 
+# Small batches (at most _DOT_MAX_CELLS logits) take the dot-product node
+# for 'mean' and 'sum', larger ones (and 'none') the FusedLoss Function.
+_SMALL, _LARGE = 24, 400
+
+
+def _fused_node(n_samples, reduction):
+    small = n_samples * 30 <= _numba._DOT_MAX_CELLS and reduction != "none"
+    return "DotBackward0" if small else "FusedLossBackward"
+
+
+@pytest.mark.parametrize("n_samples", [_SMALL, _LARGE])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_fused_equals_eager(reduction, dtype):
-    logits, target, plausible = _problem(dtype=dtype)
+def test_fused_equals_eager(reduction, dtype, n_samples):
+    assert _SMALL * 30 <= _numba._DOT_MAX_CELLS < _LARGE * 30
+    logits, target, plausible = _problem(dtype=dtype, n_samples=n_samples)
     value, grad, node = _value_and_grad(logits, target, plausible, reduction=reduction)
-    assert type(node).__name__ == "FusedLossBackward"
+    assert type(node).__name__ == _fused_node(n_samples, reduction)
     with eager_only():
         expected, expected_grad, eager_node = _value_and_grad(
             logits, target, plausible, reduction=reduction
@@ -62,8 +74,9 @@ def test_fused_equals_eager(reduction, dtype):
     torch.testing.assert_close(grad, expected_grad, **tol)
 
 
-def test_gradient_buffer_is_handed_over_and_a_second_backward_recomputes_it():
-    logits, target, plausible = _problem()
+@pytest.mark.parametrize("n_samples", [_SMALL, _LARGE])
+def test_gradient_buffer_is_handed_over_and_a_second_backward_recomputes_it(n_samples):
+    logits, target, plausible = _problem(n_samples=n_samples)
     x = logits.clone().requires_grad_(True)
     loss = conveyance_loss(x, target, plausible)
     loss.backward(retain_graph=True)
@@ -77,25 +90,41 @@ def test_gradient_buffer_is_handed_over_and_a_second_backward_recomputes_it():
     torch.testing.assert_close(first, y.grad)
 
 
-def test_scaled_backward_and_non_leaf_logits():
-    logits, target, plausible = _problem()
+@pytest.mark.parametrize("n_samples", [_SMALL, _LARGE])
+@pytest.mark.parametrize("reduction", ["mean", "sum"])
+def test_scaled_backward_and_non_leaf_logits(n_samples, reduction):
+    logits, target, plausible = _problem(n_samples=n_samples)
     x = logits.clone().requires_grad_(True)
-    (3.0 * conveyance_loss(2.0 * x, target, plausible, reduction="sum")).backward()
+    (3.0 * conveyance_loss(2.0 * x, target, plausible, reduction=reduction)).backward()
     with eager_only():
         y = logits.clone().requires_grad_(True)
-        (3.0 * conveyance_loss(2.0 * y, target, plausible, reduction="sum")).backward()
+        (3.0 * conveyance_loss(2.0 * y, target, plausible, reduction=reduction)).backward()
     torch.testing.assert_close(x.grad, y.grad, rtol=1e-12, atol=1e-14)
 
 
-def test_no_grad_and_logits_without_grad():
-    logits, target, plausible = _problem()
+@pytest.mark.parametrize("n_samples", [_SMALL, _LARGE])
+def test_no_grad_and_logits_without_grad(n_samples):
+    logits, target, plausible = _problem(n_samples=n_samples)
     with torch.no_grad():
         value = conveyance_loss(logits, target, plausible)
     with eager_only():
         expected = conveyance_loss(logits, target, plausible)
     torch.testing.assert_close(value, expected, rtol=1e-12, atol=1e-14)
     assert not value.requires_grad
+    value = conveyance_loss(logits, target, plausible)  # grad mode on, logits without grad
+    torch.testing.assert_close(value, expected, rtol=1e-12, atol=1e-14)
+    assert not value.requires_grad
 
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 2), (64, 10), (40, 15), (20, 16)])
+def test_kernel_softmax(shape):
+    z = torch.randn(*shape, dtype=torch.float64) * 30
+    torch.testing.assert_close(_numba.kernel_softmax(z), torch.softmax(z, 1))
+    torch.testing.assert_close(
+        _numba.kernel_softmax(z.float()), torch.softmax(z.float(), 1), rtol=1e-6, atol=1e-7
+    )
+    t = z.T  # a non-contiguous input
+    torch.testing.assert_close(_numba.kernel_softmax(t), torch.softmax(t, 1))
 
 def test_underflowing_target_probability_takes_the_log_space_path():
     logits, target, plausible = _problem()
