@@ -8,6 +8,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ..structures import Hierarchy
+from ._numba import fused_available, fused_loss, jit, kernel_softmax
 from ._reduction import (
     check_logits_target,
     check_reduction,
@@ -75,6 +76,38 @@ __all__ = ["HACELoss", "hace_loss"]
 # internal node's own e is added to its own X (it is its own "leaf child"),
 # and every formula above holds with "leaves" read as "columns": the gradient
 # of the column of internal node a reads x at a itself instead of at a parent.
+#
+# Fused CPU kernel (numba, see _numba.py). After torch's softmax p, one
+# compiled loop per row, sums in float64:
+#   1. q: one pass over the columns adds p_j to its parent's sum (four
+#      interleaved partial sums per node, so that neighbouring columns with
+#      one parent do not wait on each other), then the internal nodes,
+#      deepest first, add q_a to their parent's. Sums of non-negative numbers
+#      only (never prefix-sum differences over the depth-first leaf ranges,
+#      which cancel for a small subtree); O(C + N), in any column order.
+#   2. loss = -c (w(y, y) log p_y + sum_{a on path(y)} w(a, y) log q_a)
+#             - eps' (sum_l w_l log p_l + sum_a kappa_a log q_a),
+#      with log p_l = (z_l - z_y) + log p_y (exact when p_l underflows, since
+#      p_y does not: see 4). O(H), and O(N) more when eps > 0.
+#   3. The gradient, with sum_a t_a = 1 (t the node targets above, w_l the
+#      leaf weights w_col), is
+#          dloss/dz_j = p_j (1 - Y_parent(j)) - t_j,
+#          Y_a = sum_{internal b containing a} t_b / q_b
+#              = t_a / q_a + Y_parent(a)          (roots down, O(N)),
+#      t_j = c w(y, y) [j = y] + eps' w_j the leaf term (0 for an internal
+#      node's own column, whose "parent" is the node itself; Y = 0 above a
+#      root leaf). One pass over the row writes scale * dloss/dz_j over p_j.
+#   4. Decline (status 2, the eager path runs): when p_y or a q_a with
+#      t_a > 0 is below 2^24 * tiny or NaN (NaN or inf logits). Since
+#      q_a <= X_a (E >= 1), this covers every batch in which the eager path
+#      switches to its per-subtree anchors; below it p and q lose accuracy
+#      in probability space. Nodes with t_a = 0 add nothing
+#      (Y_a = Y_parent(a)) and are never divided by. Above the threshold
+#      every p_j and q_a keeps its relative precision, and the gradient is
+#      bounded as in the eager form: p_j Y_parent(j) = sum_b t_b p_j / q_b
+#      <= sum_b t_b <= 1, since p_j <= q_b for every b containing j.
+# Two passes over the row after the softmax, plus the (B,) loss: no (B, N)
+# intermediate and one (B, C) buffer (the softmax, then the gradient).
 
 
 def _check_d(d):
@@ -213,8 +246,28 @@ def _build_tables(hierarchy, d, node_logits):
         "n_leaves": n_leaves,
         "n_cols": len(col_parent),
         "node_logits": bool(node_logits),
+        "fused": _fused_tables(arrays, levels, n_int),
     }
     return tensors, meta
+
+
+def _fused_tables(arrays, levels, n_int):
+    """The NumPy tables of :func:`_hace_kernel`: float weights in float64.
+
+    ``col_parent`` is stored as uint32 (an unsigned index needs no
+    negative-index wraparound in the compiled loops); ``n_top`` is the number
+    of internal roots (the first internal indices).
+    """
+    tables = {
+        "col_parent": np.ascontiguousarray(arrays["col_parent"], dtype=np.uint32),
+        "int_parent": np.ascontiguousarray(arrays["int_parent"], dtype=np.int64),
+        "class_col": np.ascontiguousarray(arrays["class_col"], dtype=np.int64),
+        "path_node": np.ascontiguousarray(arrays["path_node"], dtype=np.int64),
+        "n_top": np.array([levels[0][0] if levels else n_int], dtype=np.int64),
+    }
+    for name in _FLOAT_NAMES:
+        tables[name] = np.ascontiguousarray(arrays[name + "64"], dtype=np.float64)
+    return tables
 
 
 def _tables(hierarchy, d, node_logits=False):
@@ -336,6 +389,162 @@ class _HACEFunction(torch.autograd.Function):
         return grad, None, None, None, None, None
 
 
+@jit
+def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_node, class_w,
+                 w_col, kappa_int, weights, loss):
+    """The fused CPU kernel: per-row loss, and ``p`` overwritten by ``scale * dloss/dz``.
+
+    The derivation, and when the kernel declines, are in the comment at the
+    top of the module.
+
+    Parameters
+    ----------
+    p : ndarray of shape (B, n_cols)
+        The softmax of ``z``, overwritten by the gradient.
+    z : ndarray of shape (B, n_cols)
+        The logits (read only when ``eps' > 0``, for the leaves' log p).
+    target : ndarray of shape (B,)
+        int64 class indices.
+    col_parent, int_parent, n_top, class_col, path_node, class_w, w_col, kappa_int : ndarray
+        The tables of :func:`_fused_tables`.
+    weights : ndarray of shape (4,)
+        float64 ``[c, eps', scale, threshold]``.
+    loss : ndarray of shape (B,)
+        Output: the per-sample losses.
+
+    Returns
+    -------
+    status : int
+        0; 1 when a target is outside ``[0, n_classes)`` (nothing written);
+        2 when the kernel declines the batch (``p`` and ``loss`` are then
+        partly overwritten: discard them).
+    total : float
+        The sum of the losses (float64); 0.0 unless ``status`` is 0.
+    """
+    n_rows, n_cols = p.shape
+    n_classes, height = path_node.shape
+    n_int = int_parent.shape[0]
+    top = n_top[0]
+    c, eps_o, scale, threshold = weights[0], weights[1], weights[2], weights[3]
+    for b in range(n_rows):
+        if target[b] < 0 or target[b] >= n_classes:
+            return 1, 0.0
+    # four interleaved partial sums per node: consecutive columns (and
+    # consecutive internal siblings) with one parent would otherwise wait on
+    # each other's read-modify-write of the parent's sum
+    lanes = np.zeros((n_int + 1) * 4)
+    n_quad = n_cols - n_cols % 4
+    q = np.empty(n_int + 1)
+    coef = np.empty(n_int + 1)
+    w_sum = 0.0  # sum_l w_l
+    for j in range(n_cols):
+        w_sum += w_col[j]
+    total = 0.0
+    for b in range(n_rows):
+        y = target[b]
+        col_y = class_col[y]
+        p_y = float(p[b, col_y])
+        if not p_y >= threshold:
+            return 2, 0.0
+        # 1. subtree masses q: the columns into their parents' lanes, then the
+        # internal nodes deepest first (children have larger indices)
+        for j in range(0, n_quad, 4):
+            lanes[4 * col_parent[j]] += p[b, j]
+            lanes[4 * col_parent[j + 1] + 1] += p[b, j + 1]
+            lanes[4 * col_parent[j + 2] + 2] += p[b, j + 2]
+            lanes[4 * col_parent[j + 3] + 3] += p[b, j + 3]
+        for j in range(n_quad, n_cols):
+            lanes[4 * col_parent[j]] += p[b, j]
+        for a in range(n_int - 1, -1, -1):
+            k = 4 * a
+            q_a = (lanes[k] + lanes[k + 1]) + (lanes[k + 2] + lanes[k + 3])
+            lanes[k] = 0.0  # ready for the next row
+            lanes[k + 1] = 0.0
+            lanes[k + 2] = 0.0
+            lanes[k + 3] = 0.0
+            q[a] = q_a
+            if a >= top:
+                lanes[4 * int_parent[a] + (a & 3)] += q_a
+        for k in range(4 * n_int, 4 * n_int + 4):
+            lanes[k] = 0.0  # the root leaves' slot
+        # 2. the loss, and -scale t_a / q_a into coef
+        log_py = np.log(p_y)
+        smooth = 0.0
+        if eps_o > 0.0:
+            for a in range(n_int):
+                kappa = kappa_int[a]
+                if kappa > 0.0:
+                    q_a = q[a]
+                    if not q_a >= threshold:
+                        return 2, 0.0
+                    smooth += kappa * np.log(q_a)
+                    coef[a] = -scale * eps_o * kappa / q_a
+                else:
+                    coef[a] = 0.0
+        else:
+            for a in range(n_int):
+                coef[a] = 0.0
+        on_path = class_w[y, 2 * height] * log_py
+        for m in range(height):
+            w_a = class_w[y, m]
+            if w_a > 0.0:
+                a = path_node[y, m]
+                q_a = q[a]
+                if not q_a >= threshold:
+                    return 2, 0.0
+                on_path += w_a * np.log(q_a)
+                coef[a] -= scale * c * w_a / q_a
+        # 3. scale (1 - Y_a) = scale (1 - Y_parent(a)) - scale t_a / q_a, roots down
+        for a in range(top):
+            coef[a] += scale
+        for a in range(top, n_int):
+            coef[a] += coef[int_parent[a]]
+        coef[n_int] = scale  # above a root leaf: Y = 0
+        value = -c * on_path
+        if eps_o > 0.0:
+            z_y = float(z[b, col_y])
+            shift = scale * eps_o
+            dot = 0.0
+            for j in range(n_cols):
+                w_j = w_col[j]
+                # log p_j = (z_j - z_y) + log p_y; internal columns (w_j = 0)
+                # are skipped, so that an internal logit of -inf adds nothing
+                dot += w_j * (z[b, j] - z_y) if w_j != 0.0 else 0.0
+                p[b, j] = p[b, j] * coef[col_parent[j]] - shift * w_j
+            value -= eps_o * (dot + w_sum * log_py + smooth)
+        else:
+            for j in range(n_cols):
+                p[b, j] *= coef[col_parent[j]]
+        p[b, col_y] -= scale * c * class_w[y, 2 * height]
+        loss[b] = value
+        total += value
+    return 0, total
+
+
+def _fused_hace(z, target, meta, c, eps_o, reduction):
+    """The loss by :func:`_hace_kernel`, or ``None`` when it declines the batch."""
+    f = meta["fused"]
+    target = target.contiguous()
+    tables = (
+        f["col_parent"], f["int_parent"], f["n_top"], f["class_col"], f["path_node"],
+        f["class_w"], f["w_col"], f["kappa_int"],
+    )
+    threshold = torch.finfo(z.dtype).tiny * 2.0**24  # the eager path's anchor switch
+
+    def run(z, scale):
+        p = kernel_softmax(z)
+        loss = torch.empty(z.shape[0], dtype=z.dtype)
+        weights = np.array([c, eps_o, scale, threshold])
+        status, total = _hace_kernel(
+            p.numpy(), z.numpy(), target.numpy(), *tables, weights, loss.numpy()
+        )
+        if status == 1:
+            raise IndexError("target out of range")  # target_range_checked: a ValueError
+        return (loss, total, p) if status == 0 else None
+
+    return fused_loss(z, run, reduction)
+
+
 def _hace(logits, target, tensors, meta, d, eps, reduction):
     """Shared body of :func:`hace_loss` and :class:`HACELoss`."""
     check_logits_target(logits, target)
@@ -353,10 +562,15 @@ def _hace(logits, target, tensors, meta, d, eps, reduction):
     n = meta["n_leaves"]
     eps_o = eps / (n - 1) if n > 1 else 0.0
     c = 1.0 - eps - eps_o if n > 1 else 1.0
+    target = target.long()
     with target_range_checked(target, meta["n_leaves"]), torch.autocast(
         device_type=z.device.type, enabled=False
     ):
-        per_sample = _HACEFunction.apply(z, target.long(), c, eps_o, meta, tensors)
+        if fused_available(z):
+            loss = _fused_hace(z, target, meta, c, eps_o, reduction)
+            if loss is not None:
+                return loss
+        per_sample = _HACEFunction.apply(z, target, c, eps_o, meta, tensors)
     return reduce_loss(per_sample, reduction)
 
 

@@ -454,3 +454,190 @@ def test_functional_and_module_give_identical_gradients():
         results.append((value.detach(), grad))
     assert torch.equal(results[0][0], results[1][0])
     assert torch.equal(results[0][1], results[1][1])
+
+
+# --- the fused CPU kernel (skstruct.losses._hace._hace_kernel) ---
+
+from skstruct.losses import _hace  # noqa: E402
+from skstruct.losses._numba import eager_only, numba_available  # noqa: E402
+
+FUSED_HIERARCHIES = ["balanced", "unbalanced", "forest", "flat"]
+
+
+def _weighted_value_and_grad(logits, target, **kwargs):
+    """Loss, gradient of ``sum(loss * weights)`` (per-sample weights on 'none') and
+    whether the kernel computed them."""
+    calls = []
+    kernel = _hace._hace_kernel
+
+    def counted(*args):
+        result = kernel(*args)
+        calls.append(result[0])
+        return result
+
+    z = logits.detach().clone().requires_grad_()
+    _hace._hace_kernel = counted
+    try:
+        loss = hace_loss(z, target, **kwargs)
+    finally:
+        _hace._hace_kernel = kernel
+    weights = torch.linspace(0.5, 2.0, loss.numel(), dtype=loss.dtype).reshape(loss.shape)
+    (grad,) = torch.autograd.grad((loss * weights).sum(), z)
+    return loss.detach(), grad, calls == [0]
+
+
+@pytest.mark.skipif(
+    not numba_available(),
+    reason="numba is not installed (or SKSTRUCT_NUMBA=0): the fused CPU kernels are off",
+)
+class TestFusedKernel:
+    """The fused kernel against the eager path and its own pure-Python source."""
+
+    @pytest.fixture(autouse=True)
+    def loss_path(self):
+        """Override the two-path fixture of conftest.py: these tests choose their path."""
+        yield "fused"
+
+    @pytest.mark.parametrize("name", FUSED_HIERARCHIES)
+    @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    @pytest.mark.parametrize("eps", [0.0, 0.1])
+    @pytest.mark.parametrize("node_logits", [False, True])
+    @pytest.mark.parametrize("n_samples", [16, 600])  # torch's dot node, FusedLoss
+    def test_fused_equals_eager(self, name, reduction, dtype, eps, node_logits, n_samples):
+        h = HIERARCHIES[name]()
+        rng = np.random.RandomState(20)
+        n_cols = h.n_nodes if node_logits else h.n_classes
+        logits = torch.tensor(rng.randn(n_samples, n_cols) * 4, dtype=dtype)
+        target = torch.tensor(rng.randint(0, h.n_classes, n_samples))
+        kwargs = dict(hierarchy=h, d=0.6, eps=eps, reduction=reduction, node_logits=node_logits)
+        value, grad, fused = _weighted_value_and_grad(logits, target, **kwargs)
+        assert fused
+        with eager_only():
+            expected, expected_grad, eager = _weighted_value_and_grad(logits, target, **kwargs)
+        assert not eager
+        assert value.dtype == dtype and grad.dtype == dtype
+        # float32: the eager leaf term z_y - logsumexp(z) is off by ~1e-6 (the
+        # rounding of a logsumexp near 10) where the kernel's log p_y is exact
+        tol = dict(rtol=1e-5, atol=3e-6) if dtype == torch.float32 else dict(rtol=1e-12,
+                                                                              atol=1e-14)
+        torch.testing.assert_close(value, expected, **tol)
+        torch.testing.assert_close(grad, expected_grad, **tol)
+
+    def test_module_and_half_precision_take_the_kernel(self):
+        h = HIERARCHIES["forest"]()
+        logits, target = random_batch(h, np.random.RandomState(21), dtype=torch.float16)
+        z = logits.clone().requires_grad_()
+        loss = HACELoss(h, eps=0.1)(z, target)
+        loss.backward()
+        with eager_only():
+            y = logits.clone().requires_grad_()
+            expected = HACELoss(h, eps=0.1)(y, target)
+            expected.backward()
+        assert z.grad.dtype == torch.float16
+        torch.testing.assert_close(loss, expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(z.grad, y.grad)
+
+    @pytest.mark.parametrize("eps", [0.0, 0.1])
+    def test_underflow_declines_to_the_exact_eager_path(self, eps):
+        """A true leaf (or, with eps, any subtree) below 2^24 tiny takes the anchored path."""
+        h = HIERARCHIES["balanced"]()
+        logits, target = random_batch(h, np.random.RandomState(22))
+        logits = logits.float()
+        logits[0, :] = 0.0
+        logits[0, (target[0] + 1) % h.n_classes] = 100.0  # p_y = e^-100 in float32
+        value, grad, fused = _weighted_value_and_grad(
+            logits, target, hierarchy=h, eps=eps, reduction="none"
+        )
+        assert not fused
+        ref, ref_grad = value_and_grad(hace_loss_reference, logits.double(), target,
+                                       hierarchy=h, eps=eps)
+        assert torch.isfinite(value).all() and torch.isfinite(grad).all()
+        torch.testing.assert_close(value.double(), ref, rtol=1e-5, atol=1e-4)
+
+    def test_off_path_underflow_keeps_the_kernel_without_smoothing(self):
+        """Subtrees off the true path do not matter with eps=0: the kernel keeps the batch."""
+        h = HIERARCHIES["balanced"]()
+        logits, target = random_batch(h, np.random.RandomState(23), dtype=torch.float32)
+        far = [c for c in range(h.n_classes) if c // 9 != int(target[0]) // 9]
+        logits[0, far] = -200.0  # far-away subtrees (none on the path of y) underflow
+        value, grad, fused = _weighted_value_and_grad(logits, target, hierarchy=h,
+                                                      reduction="none")
+        with eager_only():
+            expected, expected_grad, _ = _weighted_value_and_grad(
+                logits, target, hierarchy=h, reduction="none"
+            )
+        assert fused
+        torch.testing.assert_close(value, expected, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(grad, expected_grad, rtol=1e-5, atol=1e-6)
+
+    def test_nan_logits_give_what_the_eager_path_gives(self):
+        h = HIERARCHIES["unbalanced"]()
+        logits, target = random_batch(h, np.random.RandomState(24))
+        logits[3, 2] = float("nan")
+        value = hace_loss(logits, target, h, reduction="none")
+        with eager_only():
+            expected = hace_loss(logits, target, h, reduction="none")
+        torch.testing.assert_close(value, expected, equal_nan=True)
+        assert torch.isnan(value[3])
+
+    @pytest.mark.parametrize("bad", [-1, 6, 1000])
+    def test_out_of_range_target_is_a_value_error(self, bad):
+        h = HIERARCHIES["unbalanced"]()  # 6 leaves
+        logits, target = random_batch(h, np.random.RandomState(25), dtype=torch.float32)
+        target[5] = bad
+        with pytest.raises(ValueError, match="target must hold class indices in"):
+            hace_loss(logits.requires_grad_(True), target, h)
+        with pytest.raises(ValueError, match="target must hold class indices in"):
+            HACELoss(h, eps=0.1)(logits, target)
+
+    @staticmethod
+    def _kernel_args(h, logits, target, *, eps=0.1, scale=0.5, threshold=1e-300):
+        _, meta = _hace._tables(h, 0.6)
+        f = meta["fused"]
+        n = h.n_classes
+        eps_o = eps / (n - 1)
+        weights = np.array([1.0 - eps - eps_o, eps_o, scale, threshold])
+        tables = (
+            f["col_parent"], f["int_parent"], f["n_top"], f["class_col"], f["path_node"],
+            f["class_w"], f["w_col"], f["kappa_int"],
+        )
+        return (logits.numpy(), target.numpy(), *tables, weights)
+
+    def test_kernel_statuses(self):
+        h = HIERARCHIES["forest"]()
+        logits, target = random_batch(h, np.random.RandomState(26))
+        p = torch.softmax(logits, 1)
+        before = p.clone()
+        loss = torch.empty(p.shape[0], dtype=p.dtype)
+        z, t, *rest = self._kernel_args(h, logits, target)
+        t[3] = h.n_classes
+        status, total = _hace._hace_kernel(p.numpy(), z, t, *rest, loss.numpy())
+        assert (status, total) == (1, 0.0) and torch.equal(p, before)
+        t[3] = 0
+        z, t, *rest = self._kernel_args(h, logits, target, threshold=2.0)
+        status, total = _hace._hace_kernel(p.numpy(), z, t, *rest, loss.numpy())
+        assert (status, total) == (2, 0.0)
+
+    @pytest.mark.parametrize("eps", [0.0, 0.1])
+    def test_compiled_kernel_equals_its_python_source(self, eps):
+        """The kernel as plain Python (what runs without numba's compiler) gives the same."""
+        h = HIERARCHIES["forest2"]()
+        logits, target = random_batch(h, np.random.RandomState(27), n_samples=5)
+        outputs = []
+        for kernel in (_hace._hace_kernel, _hace._hace_kernel.py_func):
+            p = torch.softmax(logits, 1)
+            loss = torch.empty(5, dtype=torch.float64)
+            status, total = kernel(p.numpy(), *self._kernel_args(h, logits, target, eps=eps),
+                                   loss.numpy())
+            assert status == 0
+            outputs.append((loss, total, p))
+        torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=1e-13, atol=0)
+        assert outputs[0][1] == pytest.approx(outputs[1][1], rel=1e-13)
+        torch.testing.assert_close(outputs[0][2], outputs[1][2], rtol=1e-12, atol=1e-15)
+        # and the kernel's gradient is the eager one (scale 0.5, reduction='sum')
+        with eager_only():
+            _, expected_grad = value_and_grad(hace_loss, logits, target, hierarchy=h, d=0.6,
+                                              eps=eps, reduction="sum")
+        torch.testing.assert_close(outputs[0][2], 0.5 * expected_grad, rtol=1e-12,
+                                   atol=1e-15)
