@@ -1,11 +1,13 @@
 """Squared Earth Mover's Distance losses for ordered classes (arXiv 1611.05916)."""
 
+import numpy as np
 import torch
 from torch import nn
 
 from ..utils.validation import check_positive_scalar
 from ._cache import cached_prepare
 from ._conveyance import _upcast
+from ._numba import fused_available, fused_loss, jit, kernel_softmax
 from ._reduction import (
     check_logits_target,
     check_reduction,
@@ -180,6 +182,300 @@ class _EMD2GroundFunction(torch.autograd.Function):
         return grad, None, None, None
 
 
+# --- Fused CPU kernels (numba; see _numba.py) ---
+#
+# Both kernels take the softmax ``p`` (B, C) (``kernel_softmax``: torch's
+# vectorised exp) and overwrite it, row by row, with ``scale * dloss_b /
+# dz_b``; all sums run in float64.
+#
+# EMD2. In rank order (q_k the probability of rank k, r the target's rank),
+# ``S_o = sum_{k != r} q_k`` is summed directly (never ``1 - q_r``) and
+# ``q'`` is q with ``q'_r = -S_o``, as in :class:`_EMD2Function`. Then
+#
+#     P_k = q'_0 + ... + q'_k = CDF_k(p) - [k >= r],     L = sum_k P_k^2,
+#
+# below r a sum of probabilities, from r on ``P_{r-1} - S_o + ...`` with an
+# error of a few float64 ulps of S_o: small relative to the loss when the
+# prediction is confident, and exactly 0 at a one-hot prediction. With
+# ``X_j = P_0 + ... + P_{j-1}``, ``dL/dq_j = 2 sum_{k >= j} P_k`` differs
+# from its value at r by ``2 (X_r - X_j)``, and the softmax Jacobian (which
+# removes constants) needs the mean ``sum_j q_j (dL/dq_j - dL/dq_r)``,
+# which is ``2 L`` (split at r and exchange the double sums:
+# ``sum_{j<r} q_j sum_{k=j}^{r-1} P_k = sum_{k<r} P_k^2``, likewise above).
+# With the cross-entropy's ``w (q - e_r)`` and ``q_r - 1 = -S_o``::
+#
+#     dz_j = q_j (2 X_r - 2 X_j - 2 L + w)   (j != r),
+#     dz_r = -2 L q_r - w S_o.
+#
+# The cross-entropy is ``log1p(S_o / q_r)`` (relative accuracy as q_r -> 1),
+# or, for q_r below the dtype's tiny (an underflowed softmax), ``z_m -
+# log(p_m) - z_t`` with m the most probable class (``p_m >= 1/C``; the
+# eager path's ``LSE - z_t``). P and X are scans: chains of dependent
+# additions, so the kernel runs them for four rows at once (independent
+# chains in flight; rows taken in the order of their r, so that only the
+# group's own ranks need the ``k == r`` test), reading the columns in rank order through ``order``
+# (a gather within rows that are in cache, no permuted copy), and keeps X
+# in a (4, C) scratch; S_o and the gradient are passes without a chain.
+#
+# EMD2-ground. With ``c`` the prepared cost row of the target, ``L = sum_i
+# p_i^2 c_i`` and ``dz_i = p_i (2 p_i c_i - 2 L + w) - [i = t] w``; at t the
+# ``w (p_t - 1)`` is written ``-w S_o`` (S_o summed as above). Both passes
+# vectorise.
+
+
+@jit
+def _emd2_kernel(p, z, target, order, rank, ce_weight, scale, tiny, loss):
+    """The fused EMD2 kernel: per-row loss, and ``p`` overwritten by ``scale * dloss/dz``.
+
+    Parameters
+    ----------
+    p : ndarray of shape (n_samples, n_classes)
+        The softmax of ``z``, float32 or float64; overwritten by the gradient.
+    z : ndarray of shape (n_samples, n_classes)
+        The logits (read only for a target probability below ``tiny``).
+    target : ndarray of shape (n_samples,)
+        int64 column of each target.
+    order, rank : ndarray of shape (n_classes,) or (0,)
+        int64: ``order[k]`` the column of rank k, ``rank[c]`` the rank of
+        column c; both empty when the columns are in rank order.
+    ce_weight, scale, tiny : float
+        Weight of the cross-entropy, factor of the gradient (1 / B for the
+        mean), and the dtype's smallest normal number.
+    loss : ndarray of shape (n_samples,)
+        Output: the per-sample losses.
+
+    Returns
+    -------
+    status : int
+        0; or, before anything is written, 1 when a target is outside
+        ``[0, C)`` and 2 when some target probability is NaN (the caller
+        then takes the eager path).
+    total : float
+        The sum of the losses (float64).
+    """
+    n_rows, n_classes = p.shape
+    ranked = order.shape[0] != 0
+    for b in range(n_rows):
+        t = target[b]
+        if t < 0 or t >= n_classes:
+            return 1, 0.0
+    for b in range(n_rows):
+        if p[b, target[b]] != p[b, target[b]]:
+            return 2, 0.0
+    w = ce_weight
+    # The rows in the order of their target's rank: the four rows of a group
+    # then have nearly the same r, and the scan tests k == r only at the
+    # group's own (at most four) ranks.
+    target_ranks = np.empty(n_rows, np.int64)
+    for b in range(n_rows):
+        target_ranks[b] = rank[target[b]] if ranked else target[b]
+    by_rank = np.argsort(target_ranks)
+    x = np.empty((4, n_classes))  # X_k of four rows, at the column of rank k
+    rows = np.empty(4, np.int64)
+    others = np.empty(4)  # S_o
+    total = 0.0
+    for start in range(0, n_rows, 4):
+        for i in range(4):  # past the last row: repeat it (computed, not written)
+            b = by_rank[min(start + i, n_rows - 1)]
+            rows[i] = b
+            t = target[b]
+            row = p[b]
+            s_o = 0.0
+            for c in range(n_classes):
+                s_o += row[c] if c != t else 0.0
+            others[i] = s_o
+        row0, row1, row2, row3 = p[rows[0]], p[rows[1]], p[rows[2]], p[rows[3]]
+        r0, r1 = target_ranks[rows[0]], target_ranks[rows[1]]
+        r2, r3 = target_ranks[rows[2]], target_ranks[rows[3]]
+        m0, m1, m2, m3 = -others[0], -others[1], -others[2], -others[3]
+        x0, x1, x2, x3 = x[0], x[1], x[2], x[3]
+        c0 = c1 = c2 = c3 = 0.0  # P_k
+        a0 = a1 = a2 = a3 = 0.0  # X_k
+        e0 = e1 = e2 = e3 = 0.0  # L
+        k = 0
+        for stop in (r0, r1, r2, r3, n_classes):  # r0 <= r1 <= r2 <= r3
+            for j in range(k, stop):  # no target rank in [k, stop)
+                col = order[j] if ranked else j
+                c0 += float(row0[col])
+                c1 += float(row1[col])
+                c2 += float(row2[col])
+                c3 += float(row3[col])
+                x0[col] = a0
+                x1[col] = a1
+                x2[col] = a2
+                x3[col] = a3
+                a0 += c0
+                a1 += c1
+                a2 += c2
+                a3 += c3
+                e0 += c0 * c0
+                e1 += c1 * c1
+                e2 += c2 * c2
+                e3 += c3 * c3
+            k = max(k, stop)
+            if k == stop and k < n_classes:  # the rank of a target: q'_r = -S_o there
+                col = order[k] if ranked else k
+                c0 += m0 if k == r0 else float(row0[col])
+                c1 += m1 if k == r1 else float(row1[col])
+                c2 += m2 if k == r2 else float(row2[col])
+                c3 += m3 if k == r3 else float(row3[col])
+                x0[col] = a0
+                x1[col] = a1
+                x2[col] = a2
+                x3[col] = a3
+                a0 += c0
+                a1 += c1
+                a2 += c2
+                a3 += c3
+                e0 += c0 * c0
+                e1 += c1 * c1
+                e2 += c2 * c2
+                e3 += c3 * c3
+                k += 1
+        emds = (e0, e1, e2, e3)
+        for i in range(min(4, n_rows - start)):
+            b = rows[i]
+            row = p[b]
+            xs = x[i]
+            t = target[b]
+            emd = emds[i]
+            s_o = others[i]
+            q_r = float(row[t])
+            value = emd
+            if w > 0:
+                if q_r >= tiny:
+                    ce = np.log1p(s_o / q_r)
+                else:  # the softmax underflowed at t: LSE - z_t from the top class
+                    m = 0
+                    for c in range(n_classes):
+                        if row[c] > row[m]:
+                            m = c
+                    ce = (float(z[b, m]) - float(z[b, t])) - np.log(float(row[m]))
+                value += w * ce
+            loss[b] = value
+            total += value
+            base = 2.0 * (xs[t] - emd) + w  # xs[t] = X_r
+            for c in range(n_classes):
+                row[c] = scale * row[c] * (base - 2.0 * xs[c])
+            row[t] = -scale * (2.0 * emd * q_r + w * s_o)
+    return 0, total
+
+
+@jit
+def _emd2_ground_kernel(p, z, target, cost, ce_weight, scale, tiny, loss):
+    """The fused EMD2-ground kernel: per-row loss, ``p`` overwritten by ``scale * dloss/dz``.
+
+    Parameters
+    ----------
+    p : ndarray of shape (n_samples, n_classes)
+        The softmax of ``z``, float32 or float64; overwritten by the gradient.
+    z : ndarray of shape (n_samples, n_classes)
+        The logits (read only for a target probability below ``tiny``).
+    target : ndarray of shape (n_samples,)
+        int64 column of each target.
+    cost : ndarray of shape (n_classes, n_classes)
+        Row t: the cost ``D[i, t]**omega + mu`` of each class i.
+    ce_weight, scale, tiny : float
+        Weight of the cross-entropy, factor of the gradient (1 / B for the
+        mean), and the dtype's smallest normal number.
+    loss : ndarray of shape (n_samples,)
+        Output: the per-sample losses.
+
+    Returns
+    -------
+    status : int
+        0; or, before anything is written, 1 when a target is outside
+        ``[0, C)`` and 2 when some target probability is NaN.
+    total : float
+        The sum of the losses (float64).
+    """
+    n_rows, n_classes = p.shape
+    for b in range(n_rows):
+        t = target[b]
+        if t < 0 or t >= n_classes:
+            return 1, 0.0
+    for b in range(n_rows):
+        if p[b, target[b]] != p[b, target[b]]:
+            return 2, 0.0
+    w = ce_weight
+    total = 0.0
+    for b in range(n_rows):
+        row = p[b]
+        t = target[b]
+        c = cost[t]
+        emd = 0.0
+        s_o = 0.0
+        for i in range(n_classes):
+            v = float(row[i])
+            emd += v * v * c[i]
+            s_o += v if i != t else 0.0
+        p_t = float(row[t])
+        value = emd
+        if w > 0:
+            if p_t >= tiny:
+                ce = np.log1p(s_o / p_t)
+            else:  # the softmax underflowed at t: LSE - z_t from the top class
+                m = 0
+                for k in range(n_classes):
+                    if row[k] > row[m]:
+                        m = k
+                ce = (float(z[b, m]) - float(z[b, t])) - np.log(float(row[m]))
+            value += w * ce
+        loss[b] = value
+        total += value
+        base = w - 2.0 * emd
+        for i in range(n_classes):
+            v = row[i]
+            row[i] = scale * v * (2.0 * v * c[i] + base)
+        row[t] = scale * (p_t * (2.0 * p_t * c[t] - 2.0 * emd) - w * s_o)
+    return 0, total
+
+
+_NO_RANK = torch.empty(0, dtype=torch.int64)
+
+
+def _fused_emd2(z, target, rank, order, ce_weight, reduction):
+    """The loss by :func:`_emd2_kernel`, or ``None`` when it declines the batch."""
+    if rank is None:
+        rank = order = _NO_RANK
+    target = target.contiguous()
+    tiny = torch.finfo(z.dtype).tiny
+
+    def run(z, scale):
+        p = kernel_softmax(z)
+        loss = torch.empty(z.shape[0], dtype=z.dtype)
+        status, total = _emd2_kernel(
+            p.numpy(), z.numpy(), target.numpy(), order.numpy(), rank.numpy(),
+            ce_weight, scale, tiny, loss.numpy(),
+        )
+        if status == 1:
+            raise IndexError("target out of range")  # target_range_checked: a ValueError
+        return (loss, total, p) if status == 0 else None
+
+    return fused_loss(z, run, reduction)
+
+
+def _fused_emd2_ground(z, target, cost, ce_weight, reduction):
+    """The loss by :func:`_emd2_ground_kernel`, or ``None`` when it declines the batch."""
+    if cost.device.type != "cpu":
+        return None  # the eager path reports the device mismatch
+    target = target.contiguous()
+    tiny = torch.finfo(z.dtype).tiny
+
+    def run(z, scale):
+        p = kernel_softmax(z)
+        loss = torch.empty(z.shape[0], dtype=z.dtype)
+        status, total = _emd2_ground_kernel(
+            p.numpy(), z.numpy(), target.numpy(), cost.numpy(), ce_weight, scale, tiny,
+            loss.numpy(),
+        )
+        if status == 1:
+            raise IndexError("target out of range")  # target_range_checked: a ValueError
+        return (loss, total, p) if status == 0 else None
+
+    return fused_loss(z, run, reduction)
+
+
 def emd2_loss(logits, target, *, rank=None, ce_weight=0.0, reduction="mean"):
     r"""Squared Earth Mover's Distance between softmax(logits) and the target.
 
@@ -253,13 +549,16 @@ def emd2_loss(logits, target, *, rank=None, ce_weight=0.0, reduction="mean"):
     ce_weight = check_positive_scalar(ce_weight, "ce_weight", allow_zero=True)
     z = _upcast(logits)
     n_classes = z.shape[1]
+    order = target_rank = None
     if rank is not None:
         rank, order = _prepared_rank(rank, n_classes, z.device)
     with target_range_checked(target, n_classes):
         target = target.long()
-        if rank is None:
-            order = target_rank = None
-        else:
+        if fused_available(z):
+            loss = _fused_emd2(z, target, rank, order, ce_weight, reduction)
+            if loss is not None:
+                return loss
+        if rank is not None:
             target_rank = rank.index_select(0, target)
         per_sample = _EMD2Function.apply(z, target, target_rank, order, rank, ce_weight)
     return reduce_loss(per_sample, reduction)
@@ -350,7 +649,12 @@ def emd2_ground_loss(
         )
     cost = _prepared_cost(distance, omega, mu, z.dtype)  # row t: D[:, t]**omega + mu
     with target_range_checked(target, n_classes):
-        per_sample = _EMD2GroundFunction.apply(z, target.long(), cost, ce_weight)
+        target = target.long()
+        if fused_available(z):
+            loss = _fused_emd2_ground(z, target, cost, ce_weight, reduction)
+            if loss is not None:
+                return loss
+        per_sample = _EMD2GroundFunction.apply(z, target, cost, ce_weight)
     return reduce_loss(per_sample, reduction)
 
 

@@ -345,3 +345,201 @@ def test_emd2_ground_extreme_logits_and_reductions(reduction):
     loss = emd2_ground_loss(logits, target, distance, reduction=reduction)
     loss.sum().backward()
     assert torch.isfinite(loss).all() and torch.isfinite(logits.grad).all()
+
+
+# --- fused CPU kernels (numba) ---
+
+
+def _fused_only(loss_path):
+    if loss_path != "fused":
+        pytest.skip("a test of the fused kernels: runs on the fused path only")
+
+
+def _fused_problem(seed, n_samples, n_classes, dtype):
+    logits, target, rank = _random_problem(seed, n_samples, n_classes, scale=3.0, dtype=dtype)
+    rng = np.random.RandomState(seed)
+    distance = torch.tensor(rng.uniform(0, 3, size=(n_classes, n_classes)), dtype=dtype)
+    return logits, target, rank, distance.fill_diagonal_(0.0)
+
+
+def _weighted_value_and_grad(fn, logits):
+    """Value and gradient of ``fn``; per-sample weights for reduction='none'."""
+    x = logits.detach().clone().requires_grad_(True)
+    value = fn(x)
+    weights = torch.linspace(0.5, 2.0, value.numel(), dtype=value.dtype).reshape(value.shape)
+    (grad,) = torch.autograd.grad((value * weights).sum(), x)
+    return value.detach(), grad, type(value.grad_fn).__name__
+
+
+def _fused_and_eager(fn, logits):
+    from skstruct.losses._numba import eager_only
+
+    fused = _weighted_value_and_grad(fn, logits)
+    with eager_only():
+        eager = _weighted_value_and_grad(fn, logits)
+    assert fused[2] in ("FusedLossBackward", "DotBackward0")
+    assert eager[2] not in ("FusedLossBackward", "DotBackward0")
+    return fused, eager
+
+
+@pytest.mark.parametrize("n_samples", [23, 400])  # 23: the dot node, rows not a multiple of 4
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("use_rank", [False, True])
+def test_fused_emd2_equals_eager(loss_path, n_samples, reduction, dtype, use_rank):
+    """Check that the EMD2 kernel gives the eager path's values and gradients."""
+    _fused_only(loss_path)
+    logits, target, rank, _ = _fused_problem(20, n_samples, 30, dtype)
+    rank = rank if use_rank else None
+    for ce_weight in (0.0, 0.4):
+        fused, eager = _fused_and_eager(
+            lambda x: emd2_loss(x, target, rank=rank, ce_weight=ce_weight, reduction=reduction),
+            logits,
+        )
+        # float32: the eager float32 cumsum is off by a few 1e-6 at gradients of about 3
+        tol = dict(rtol=2e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-11, atol=1e-13)
+        torch.testing.assert_close(fused[0], eager[0], **tol)
+        torch.testing.assert_close(fused[1], eager[1], **tol)
+
+
+@pytest.mark.parametrize("n_samples", [23, 400])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_emd2_ground_equals_eager(loss_path, n_samples, reduction, dtype):
+    """Check that the EMD2-ground kernel gives the eager path's values and gradients."""
+    _fused_only(loss_path)
+    logits, target, _, distance = _fused_problem(21, n_samples, 30, dtype)
+    for kwargs in (dict(omega=2.0, mu=0.0, ce_weight=1.0), dict(omega=1.5, mu=0.2, ce_weight=0.0)):
+        fused, eager = _fused_and_eager(
+            lambda x: emd2_ground_loss(x, target, distance, reduction=reduction, **kwargs), logits
+        )
+        tol = dict(rtol=1e-5, atol=1e-6) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(fused[0], eager[0], **tol)
+        torch.testing.assert_close(fused[1], eager[1], **tol)
+
+
+def test_fused_modules_equal_eager(loss_path):
+    """Check the module forms on the fused path (a large batch: the FusedLoss node)."""
+    _fused_only(loss_path)
+    logits, target, rank, distance = _fused_problem(22, 300, 50, torch.float32)
+    for criterion in (EMD2Loss(rank, ce_weight=0.3), EMD2GroundLoss(distance, mu=0.1)):
+        fused, eager = _fused_and_eager(lambda x: criterion(x, target), logits)
+        assert fused[2] == "FusedLossBackward"
+        torch.testing.assert_close(fused[0], eager[0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(fused[1], eager[1], rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_fused_underflowed_target_probability(loss_path, dtype):
+    """Check the cross-entropy of a target whose softmax underflows (the LSE form)."""
+    _fused_only(loss_path)
+    logits, target, rank, distance = _fused_problem(23, 12, 9, dtype)
+    logits[:4] = -1e4
+    logits[torch.arange(4), (target[:4] + 1) % 9] = 1e4
+    for fn in (
+        lambda x: emd2_loss(x, target, rank=rank, ce_weight=0.5, reduction="none"),
+        lambda x: emd2_ground_loss(x, target, distance, reduction="none"),
+    ):
+        fused, eager = _fused_and_eager(fn, logits)
+        assert torch.isfinite(fused[0]).all() and torch.isfinite(fused[1]).all()
+        assert fused[0][0] > 1e4  # CE = 2e4 nats
+        tol = dict(rtol=1e-5, atol=1e-5) if dtype == torch.float32 else dict(rtol=1e-12, atol=1e-13)
+        torch.testing.assert_close(fused[0], eager[0], **tol)
+        torch.testing.assert_close(fused[1], eager[1], **tol)
+
+
+def _kernel_inputs(seed, n_samples, n_classes, use_rank):
+    logits, target, rank, distance = _fused_problem(seed, n_samples, n_classes, torch.float64)
+    logits[0, target[0]] = -800.0  # an underflowed target probability
+    order = torch.argsort(rank)
+    if not use_rank:
+        rank = order = torch.empty(0, dtype=torch.int64)
+    cost = distance.T.contiguous()
+    return logits, target, rank, order, cost
+
+
+@pytest.mark.parametrize("use_rank", [False, True])
+def test_compiled_kernels_equal_their_python_source(loss_path, use_rank):
+    """Check each kernel against its plain-Python source (what runs without numba)."""
+    import skstruct.losses._emd as module
+
+    _fused_only(loss_path)
+    logits, target, rank, order, cost = _kernel_inputs(30, 7, 6, use_rank)
+    tiny = torch.finfo(torch.float64).tiny
+    calls = [
+        (module._emd2_kernel, lambda p: (order.numpy(), rank.numpy())),
+        (module._emd2_ground_kernel, lambda p: (cost.numpy(),)),
+    ]
+    for kernel, extra in calls:
+        outputs = []
+        for version in (kernel, kernel.py_func):
+            p = torch.softmax(logits, 1)
+            loss = torch.empty(7, dtype=torch.float64)
+            status, total = version(
+                p.numpy(), logits.numpy(), target.numpy(), *extra(p), 0.4, 0.5, tiny, loss.numpy()
+            )
+            assert status == 0
+            outputs.append((loss, total, p))
+        torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=1e-13, atol=0)
+        assert outputs[0][1] == pytest.approx(outputs[1][1], rel=1e-13)
+        torch.testing.assert_close(outputs[0][2], outputs[1][2], rtol=1e-12, atol=1e-15)
+
+
+@pytest.mark.parametrize("use_rank", [False, True])
+def test_kernels_decline_without_writing(loss_path, use_rank):
+    """Check statuses 1 (target out of range) and 2 (NaN) leave the softmax untouched."""
+    import skstruct.losses._emd as module
+
+    _fused_only(loss_path)
+    logits, target, rank, order, cost = _kernel_inputs(31, 9, 5, use_rank)
+    for kernel, extra in (
+        (module._emd2_kernel, (order.numpy(), rank.numpy())),
+        (module._emd2_ground_kernel, (cost.numpy(),)),
+    ):
+        for bad, status in ((5, 1), (-1, 1), (None, 2)):
+            z, t = logits.clone(), target.clone()
+            if bad is None:
+                z[3, 1] = float("nan")
+            else:
+                t[4] = bad
+            p = torch.softmax(z, 1)
+            before = p.clone()
+            loss = torch.empty(9, dtype=torch.float64)
+            got, _ = kernel(p.numpy(), z.numpy(), t.numpy(), *extra, 0.4, 1.0, 1e-300, loss.numpy())
+            assert got == status
+            torch.testing.assert_close(p, before, rtol=0, atol=0, equal_nan=True)
+
+
+def test_nan_logits_give_what_the_eager_path_gives():
+    """Check that a NaN logit takes the eager path (same values) on both paths."""
+    from skstruct.losses._numba import eager_only
+
+    logits, target, rank, distance = _fused_problem(32, 10, 6, torch.float32)
+    logits[3, 2] = float("nan")
+    for fn in (
+        lambda x: emd2_loss(x, target, rank=rank, ce_weight=0.2, reduction="none"),
+        lambda x: emd2_ground_loss(x, target, distance, reduction="none"),
+    ):
+        value = fn(logits)
+        with eager_only():
+            expected = fn(logits)
+        torch.testing.assert_close(value, expected, equal_nan=True)
+
+
+@pytest.mark.parametrize("bad", [-1, 6, 1000])
+def test_out_of_range_target_is_a_value_error(bad):
+    """Check the ValueError naming the target range, on both paths and all forms."""
+    logits, target, rank, distance = _fused_problem(33, 8, 6, torch.float32)
+    target[5] = bad
+    logits.requires_grad_(True)
+    match = "target must hold class indices in"
+    with pytest.raises(ValueError, match=match):
+        emd2_loss(logits, target)
+    with pytest.raises(ValueError, match=match):
+        emd2_loss(logits, target, rank=rank, ce_weight=0.5, reduction="none")
+    with pytest.raises(ValueError, match=match):
+        EMD2Loss(rank)(logits, target)
+    with pytest.raises(ValueError, match=match):
+        emd2_ground_loss(logits, target, distance)
+    with pytest.raises(ValueError, match=match):
+        EMD2GroundLoss(distance)(logits, target)
