@@ -3,12 +3,14 @@
 import math
 from numbers import Real
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from ..utils.validation import check_positive_scalar
 from ._conveyance import _upcast
+from ._numba import fused_available, jit
 from ._reduction import (
     check_logits_target,
     check_reduction,
@@ -68,6 +70,237 @@ def _pseudo_positive_cells(z, lse, t, n_pseudo):
     log_p = (z - lse).scatter_(1, t, -math.inf)
     return _first_top_m(log_p.view(-1), n_pseudo)
 
+
+# The fused CPU kernel (numba; see ``_numba.py``). Derivation, per row b with
+# target t, ``LSE = log sum_j exp(z_j)`` and the positive cells (t and the
+# pseudo-positives P) fixed (no gradient through the selection):
+#
+#   loss_b  = (LSE - z_t) + softplus(-f_t) + w_p sum_{j in P_b} softplus(-f_j)
+#             + w_n sum_{j in N_b} softplus(f_j)
+#   dz_j    = p_j - [j = t]                                  (cross-entropy)
+#   df_j    = -sigmoid(-f_t) at t, -w_p sigmoid(-f_j) on P, w_n sigmoid(f_j) on N
+#
+# (d softplus(x) / dx = sigmoid(x)). With a = exp(-|x|) in [0, 1], never an
+# overflow: softplus(x) = max(x, 0) + log1p(a), and sigmoid(x) = 1 / (1 + a)
+# for x >= 0, a / (1 + a) otherwise (sigmoid(-x) the other one), so one exp
+# and one log1p per cell give the term and both sigmoids. The cells are
+# ranked as the eager path ranks them: score = z_j - LSE computed in the
+# logits' dtype (LSE rounded to it first), the true cells left out, ties to
+# the first cell in row-major order. The top m are kept in a binary min-heap
+# of size m on the key (score, -flat index), compared lexicographically (a
+# total order: equal scores rank by cell, the first cell highest): a cell
+# enters when its key beats the heap's smallest. When m > n / 2
+# (n = B (C - 1) candidate cells) the heap keeps the n - m cells left out
+# instead, on the key (-score, flat index), so that it never holds more than
+# n / 2 cells. The heap's final minimum (A, I) then decides any cell in one
+# comparison: kept iff key >= (A, I). The gradients are written already
+# multiplied by ``scale`` (1 / B for 'mean'), as FusedLoss expects.
+
+
+# Cody-Waite split of log(2) (the high part has 21 trailing zero bits, so
+# n * _LN2_HI is exact) and 1 / log(2), for the exponential of the kernel.
+_LN2_HI = 6.93147180369123816490e-01
+_LN2_LO = 1.90821492927058770002e-10
+_LOG2E = 1.4426950408889634
+
+
+@jit
+def _average_k_kernel(
+    z, f, target, high, n_pseudo, w_n, w_p, scale, limit, lse, cross_entropy, keys, index, loss,
+    grad_z, grad_f,
+):
+    """The fused CPU kernel: per-row losses, and ``scale`` times both heads' gradients.
+
+    ``z`` and ``f`` (B, C) are the two heads, ``target`` (B,) int64, ``high``
+    (B,) the row maxima of ``z``, ``n_pseudo`` the number m of
+    pseudo-positive cells, ``w_n`` and ``w_p`` the BCE weights of the
+    negatives and pseudo-positives, ``limit`` the largest logit magnitude
+    taken (a quarter of the dtype's largest float, so that ``z - LSE`` cannot
+    overflow). Outputs: ``lse`` (B,) in the logits' dtype, ``cross_entropy``
+    (B,) float64 (the first head's terms), ``keys`` / ``index`` the heap (size
+    ``min(m, n - m)``, see the comment above), ``loss`` (B,), and ``grad_z``
+    / ``grad_f`` (B, C); with one row only, they are scratch rows (no
+    gradient wanted). Returns ``(status, total)``: ``total`` the sum of the
+    losses, ``status`` 0, or 1 when a target is outside ``[0, C)`` (before
+    anything is written) and 2 when a logit of ``z`` is not finite or beyond
+    ``limit`` (the caller then takes the eager path).
+
+    The cell functions are computed in float64 for both dtypes, without
+    branches, so that LLVM vectorises the row loops: ``exp(y)`` for ``y <= 0``
+    by ``y = n log 2 + r``, ``|r| <= log(2) / 2``, the Taylor polynomial of
+    degree 13 in ``r`` (truncation below 2e-16) times ``2^n`` built in the
+    exponent bits (0 below ``y = -708``, where 2^n would leave the normal
+    range: an error below 1e-307); ``log1p(a)`` for ``0 <= a <= 1`` as
+    ``2 atanh(q)``, ``q = a / (2 + a) <= 1/3``, by its odd series to ``q^31``
+    (truncation below 1e-16, and no cancellation for small ``a``). Divisions
+    are ``np.divide``, which vectorises (``/`` checks for a zero divisor).
+    """
+    n_rows, n_classes = z.shape
+    for b in range(n_rows):
+        t = target[b]
+        if t < 0 or t >= n_classes:
+            return 1, 0.0
+    write = grad_z.shape[0] == n_rows
+    n_cells = n_rows * (n_classes - 1)
+    top = n_pseudo <= n_cells - n_pseudo
+    size = n_pseudo if top else n_cells - n_pseudo
+    filled = 0
+    for b in range(n_rows):
+        row = z[b]
+        t = target[b]
+        out = grad_z[b if write else 0]
+        shift = np.float64(high[b])
+        s = 0.0
+        bad = 0
+        for k in range(n_classes):  # exp(z - max), vectorised
+            value = row[k]
+            bad += 0 if abs(value) <= limit else 1  # NaN, +-inf or too large
+            y = np.float64(value) - shift
+            n = math.floor(y * _LOG2E + 0.5)
+            r = (y - n * _LN2_HI) - n * _LN2_LO
+            e = 1.0 / 6227020800.0
+            e = e * r + 1.0 / 479001600.0
+            e = e * r + 1.0 / 39916800.0
+            e = e * r + 1.0 / 3628800.0
+            e = e * r + 1.0 / 362880.0
+            e = e * r + 1.0 / 40320.0
+            e = e * r + 1.0 / 5040.0
+            e = e * r + 1.0 / 720.0
+            e = e * r + 1.0 / 120.0
+            e = e * r + 1.0 / 24.0
+            e = e * r + 1.0 / 6.0
+            e = e * r + 0.5
+            e = e * r + 1.0
+            e = e * r + 1.0
+            e = e * np.int64((np.int64(n) + 1023) << 52).view(np.float64)
+            e = 0.0 if y < -708.0 else e
+            s += e
+            out[k] = e
+        if bad > 0:
+            return 2, 0.0
+        lse_b = shift + math.log(s)
+        lse[b] = lse_b
+        cross_entropy[b] = lse_b - row[t]
+        if write:
+            coef = scale / s
+            for k in range(n_classes):
+                out[k] = out[k] * coef
+            out[t] = out[t] - scale
+        if size == 0:
+            continue
+        lse_d = lse[b]  # rounded to the logits' dtype, as the eager LSE
+        for k in range(n_classes):
+            if k == t:
+                continue
+            score = row[k] - lse_d
+            key = score if top else -score
+            cell = b * n_classes + k
+            idx = -cell if top else cell
+            if filled < size:  # fill: sift up
+                position = filled
+                filled += 1
+                while position > 0:
+                    parent = (position - 1) // 2
+                    if keys[parent] < key or (keys[parent] == key and index[parent] < idx):
+                        break
+                    keys[position], index[position] = keys[parent], index[parent]
+                    position = parent
+                keys[position], index[position] = key, idx
+            elif key > keys[0] or (key == keys[0] and idx > index[0]):
+                position = 0  # replace the minimum: sift down
+                while True:
+                    child = 2 * position + 1
+                    if child >= size:
+                        break
+                    other = child + 1
+                    if other < size and (
+                        keys[other] < keys[child]
+                        or (keys[other] == keys[child] and index[other] < index[child])
+                    ):
+                        child = other
+                    if keys[child] > key or (keys[child] == key and index[child] > idx):
+                        break
+                    keys[position], index[position] = keys[child], index[child]
+                    position = child
+                keys[position], index[position] = key, idx
+    # The heap's minimum decides every cell; with no heap no key reaches +inf.
+    kept_key = np.float64(keys[0]) if size > 0 else math.inf
+    kept_index = index[0] if size > 0 else 0
+    coef_n = scale * w_n
+    coef_p = scale * w_p
+    total = 0.0
+    for b in range(n_rows):
+        row = z[b]
+        x_row = f[b]
+        t = target[b]
+        out = grad_f[b if write else 0]
+        lse_d = lse[b]
+        negative = 0.0
+        pseudo = 0.0
+        for k in range(n_classes):  # the BCE cells, vectorised
+            score = row[k] - lse_d
+            key = np.float64(score if top else -score)
+            cell = b * n_classes + k
+            idx = -cell if top else cell
+            kept = (key > kept_key) | ((key == kept_key) & (idx >= kept_index))
+            chosen = (kept == top) & (k != t)
+            x = np.float64(x_row[k])
+            y = -abs(x)
+            n = math.floor(y * _LOG2E + 0.5)
+            r = (y - n * _LN2_HI) - n * _LN2_LO
+            a = 1.0 / 6227020800.0
+            a = a * r + 1.0 / 479001600.0
+            a = a * r + 1.0 / 39916800.0
+            a = a * r + 1.0 / 3628800.0
+            a = a * r + 1.0 / 362880.0
+            a = a * r + 1.0 / 40320.0
+            a = a * r + 1.0 / 5040.0
+            a = a * r + 1.0 / 720.0
+            a = a * r + 1.0 / 120.0
+            a = a * r + 1.0 / 24.0
+            a = a * r + 1.0 / 6.0
+            a = a * r + 0.5
+            a = a * r + 1.0
+            a = a * r + 1.0
+            a = a * np.int64((np.int64(n) + 1023) << 52).view(np.float64)
+            a = 0.0 if y < -708.0 else a  # exp(-|x|)
+            q = np.divide(a, 2.0 + a)
+            w = q * q
+            log_term = 1.0 / 31.0
+            log_term = log_term * w + 1.0 / 29.0
+            log_term = log_term * w + 1.0 / 27.0
+            log_term = log_term * w + 1.0 / 25.0
+            log_term = log_term * w + 1.0 / 23.0
+            log_term = log_term * w + 1.0 / 21.0
+            log_term = log_term * w + 1.0 / 19.0
+            log_term = log_term * w + 1.0 / 17.0
+            log_term = log_term * w + 1.0 / 15.0
+            log_term = log_term * w + 1.0 / 13.0
+            log_term = log_term * w + 1.0 / 11.0
+            log_term = log_term * w + 1.0 / 9.0
+            log_term = log_term * w + 1.0 / 7.0
+            log_term = log_term * w + 1.0 / 5.0
+            log_term = log_term * w + 1.0 / 3.0
+            log_term = log_term * w + 1.0
+            log_term = 2.0 * q * log_term  # log1p(a)
+            inverse = np.divide(1.0, 1.0 + a)
+            sigmoid = inverse if x >= 0.0 else a * inverse  # sigmoid(x)
+            sigmoid_neg = a * inverse if x >= 0.0 else inverse  # sigmoid(-x)
+            negative += 0.0 if chosen or k == t else (x if x > 0.0 else 0.0) + log_term
+            pseudo += (0.0 if x > 0.0 else -x) + log_term if chosen else 0.0
+            out[k] = -coef_p * sigmoid_neg if chosen else coef_n * sigmoid
+        # The true cell: softplus(-f_t) and -sigmoid(-f_t), by the same formulas.
+        x = np.float64(x_row[t])
+        a = math.exp(-abs(x))
+        inverse = 1.0 / (1.0 + a)
+        positive = (0.0 if x > 0.0 else -x) + math.log1p(a)
+        out[t] = -scale * (a * inverse if x >= 0.0 else inverse)
+        value = cross_entropy[b] + positive + w_n * negative
+        if n_pseudo > 0:  # w_p may be huge when k = 1 (then no pseudo term)
+            value += w_p * pseudo
+        loss[b] = value
+        total += value
+    return 0, total
 
 class _AverageKFunction(torch.autograd.Function):
     """Per-sample Average-K terms of both heads with a hand-written backward.
@@ -130,6 +363,96 @@ class _AverageKFunction(torch.autograd.Function):
                 values = -ctx.w_p * torch.sigmoid(-f_p) * grad_loss.index_select(0, rows)
                 grad_f.view(-1).index_copy_(0, top, values)
         return grad_z, grad_f, None, None, None, None
+
+
+def _fused_average_k(z, f, target, n_pseudo, w_n, w_p, reduction):
+    """The loss by :func:`_average_k_kernel`, or ``None`` when it declines the batch.
+
+    Declined: heads of different dtypes, a head that cannot take a kernel
+    (see :func:`~skstruct.losses._numba.fused_available`), and a ``z`` with a
+    non-finite or huge logit (the kernel's status 2). Without a gradient to
+    compute (``torch.no_grad()``, or neither head requiring one) the kernel
+    skips the gradient buffers and no autograd node is made.
+    """
+    if f.dtype != z.dtype or not fused_available(f):
+        return None
+    target = target.contiguous()
+    limit = torch.finfo(z.dtype).max / 4
+
+    def run(z, f, scale, write=True):
+        n_rows, n_classes = z.shape
+        n_cells = n_rows * (n_classes - 1)
+        size = min(n_pseudo, n_cells - n_pseudo)
+        lse = torch.empty(n_rows, dtype=z.dtype)
+        cross_entropy = torch.empty(n_rows, dtype=torch.float64)
+        keys = torch.empty(size, dtype=z.dtype)
+        index = torch.empty(size, dtype=torch.int64)
+        loss = torch.empty(n_rows, dtype=z.dtype)
+        shape = (n_rows if write else 1, n_classes)  # one scratch row without gradient
+        grad_z = torch.empty(shape, dtype=z.dtype)
+        grad_f = torch.empty(shape, dtype=z.dtype)
+        high = z.amax(1)
+        status, total = _average_k_kernel(
+            z.numpy(), f.numpy(), target.numpy(), high.numpy(), n_pseudo, w_n, w_p, scale, limit,
+            lse.numpy(), cross_entropy.numpy(), keys.numpy(), index.numpy(), loss.numpy(),
+            grad_z.numpy(), grad_f.numpy(),
+        )
+        if status == 1:
+            raise IndexError("target out of range")  # target_range_checked: a ValueError
+        return (loss, total, grad_z, grad_f) if status == 0 else None
+
+    scale = 1.0 / z.shape[0] if reduction == "mean" else 1.0
+    write = torch.is_grad_enabled() and (z.requires_grad or f.requires_grad)
+    result = run(z.detach(), f.detach(), scale, write)
+    if result is None:
+        return None
+    if not write:
+        loss, total = result[:2]
+        return loss if reduction == "none" else torch.tensor(total * scale, dtype=z.dtype)
+    return _FusedAverageKFunction.apply(z, f, run, reduction, scale, result)
+
+
+class _FusedAverageKFunction(torch.autograd.Function):
+    """The reduced loss of :func:`_average_k_kernel`, its two gradients handed to backward.
+
+    The pattern of :class:`~skstruct.losses._numba.FusedLoss`, for two
+    inputs: ``result`` is ``(per_sample, total, grad_z, grad_f)`` from
+    ``run(z, f, scale)``, the gradients already multiplied by ``scale``
+    (``1 / B`` for ``'mean'``); the first backward hands both buffers over
+    (scaled in place by the incoming gradient, a no-op for the usual
+    ``loss.backward()``), a second backward through a retained graph runs the
+    kernel again on the saved heads.
+    """
+
+    @staticmethod
+    def forward(ctx, z, f, run, reduction, scale, result):
+        per_sample, total, grad_z, grad_f = result
+        ctx.run, ctx.reduction, ctx.scale = run, reduction, scale
+        ctx.grads = (grad_z, grad_f)
+        ctx.save_for_backward(z, f)
+        if reduction == "none":
+            return per_sample
+        return torch.tensor(total * scale, dtype=per_sample.dtype)
+
+    @staticmethod
+    @torch.autograd.function.once_differentiable
+    def backward(ctx, grad_output):
+        grads = ctx.grads
+        if grads is None:  # a second backward through a retained graph
+            z, f = ctx.saved_tensors
+            grads = ctx.run(z.detach(), f.detach(), ctx.scale)[2:]
+        ctx.grads = None  # handed over: the caller may now own and edit them
+        result = []
+        for grad, needed in zip(grads, ctx.needs_input_grad[:2]):
+            if not needed:
+                result.append(None)
+                continue
+            if ctx.reduction == "none":
+                grad.mul_(grad_output[:, None])
+            elif float(grad_output) != 1.0:  # a 0-d CPU tensor: no device sync
+                grad.mul_(grad_output)
+            result.append(grad)
+        return result[0], result[1], None, None, None, None
 
 
 def average_k_loss(
@@ -240,10 +563,14 @@ def average_k_loss(
 
     z = _upcast(logits_softmax)
     f = _upcast(logits_multilabel)
+    target = target.long()
+    w_n, w_p = alpha / (n_classes - k), alpha / max(k - 1.0, 1e-300)
     with target_range_checked(target, n_classes):
-        per_sample = _AverageKFunction.apply(
-            z, f, target.long(), n_pseudo, alpha / (n_classes - k), alpha / max(k - 1.0, 1e-300)
-        )
+        if fused_available(z):
+            loss = _fused_average_k(z, f, target, n_pseudo, w_n, w_p, reduction)
+            if loss is not None:
+                return loss
+        per_sample = _AverageKFunction.apply(z, f, target, n_pseudo, w_n, w_p)
     return reduce_loss(per_sample, reduction)
 
 

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from skstruct.losses import AverageKLoss, average_k_loss
+from skstruct.losses._numba import eager_only, numba_available
 from tests._reference import average_k_loss_reference
 
 
@@ -204,3 +205,169 @@ def test_first_top_m_matches_stable_sort(seed):
     for m in (1, 7, 50, 199):
         expected = torch.sort(-scores, stable=True).indices[:m].sort().values
         torch.testing.assert_close(_first_top_m(scores, m), expected)
+
+
+@pytest.mark.skipif(not numba_available(), reason="numba is not installed (or SKSTRUCT_NUMBA=0)")
+class TestFusedKernel:
+    """The fused CPU kernel of Average-K (numba) against its Python source and the eager path."""
+
+    @pytest.fixture(autouse=True)
+    def loss_path(self):
+        """Override the two-path fixture of conftest.py: these tests choose their path."""
+        yield "fused"
+
+    @staticmethod
+    def _value_and_grads(z, f, target, **kwargs):
+        z = z.clone().requires_grad_(True)
+        f = f.clone().requires_grad_(True)
+        loss = average_k_loss(z, f, target, **kwargs)
+        weights = torch.linspace(0.5, 2.0, loss.numel(), dtype=loss.dtype).reshape(loss.shape)
+        (loss * weights).sum().backward()
+        return loss.detach(), z.grad, f.grad, type(loss.grad_fn).__name__
+
+    def _compare(self, z, f, target, tol=None, fused=True, **kwargs):
+        value, grad_z, grad_f, node = self._value_and_grads(z, f, target, **kwargs)
+        assert (node == "_FusedAverageKFunctionBackward") == fused, node
+        with eager_only():
+            expected = self._value_and_grads(z, f, target, **kwargs)
+        assert expected[3] != "_FusedAverageKFunctionBackward"
+        if tol is None:
+            tol = (
+                dict(rtol=1e-5, atol=1e-6) if z.dtype == torch.float32
+                else dict(rtol=1e-12, atol=1e-14)
+            )
+        for actual, wanted in zip((value, grad_z, grad_f), expected[:3]):
+            torch.testing.assert_close(actual, wanted, equal_nan=True, **tol)
+
+    @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    @pytest.mark.parametrize("k", [1.0, 2.5, 5.5])
+    def test_fused_equals_eager(self, reduction, dtype, k):
+        """k = 5.5 of C = 7 keeps the heap of the cells left out (m > n / 2)."""
+        z, f, target = _random_heads(20, 33, 7, dtype=dtype)
+        self._compare(z, f, target, k=k, alpha=0.7, reduction=reduction)
+
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    def test_fused_equals_eager_larger(self, dtype):
+        z, f, target = _random_heads(21, 64, 300, dtype=dtype)
+        self._compare(z, f, target, k=4.2, alpha=2.0, reduction="mean")
+
+    @pytest.mark.parametrize("k", [1.5, 2.0, 3.5])
+    def test_ties_go_to_the_first_cells(self, k):
+        """Integer logits (many equal scores) choose the same cells on both paths."""
+        g = torch.Generator().manual_seed(5)
+        z = torch.randint(3, (12, 5), generator=g).double()
+        z[4] = z[1]  # whole equal rows too
+        f = torch.randn(12, 5, generator=g, dtype=torch.float64)
+        target = torch.randint(5, (12,), generator=g)
+        target[4] = target[1]
+        self._compare(z, f, target, k=k, reduction="sum")
+        self._compare(z.float(), f.float(), target, k=k, reduction="sum")
+
+    def test_extreme_multilabel_logits(self):
+        z, f, target = _random_heads(22, 16, 6)
+        f[0, :3] = torch.tensor([1e4, -1e4, 800.0])
+        f[1, :3] = torch.tensor([math.inf, -math.inf, 0.0])
+        f[2] = 1e-20
+        self._compare(z, f, target, k=2.0, reduction="none")
+
+    def test_compiled_kernel_equals_its_python_source(self):
+        """The kernel as plain Python (what runs without numba's compiler) gives the same."""
+        from skstruct.losses._average_k import _average_k_kernel
+
+        z, f, target = _random_heads(23, 6, 5)
+        outputs = []
+        for kernel in (_average_k_kernel, _average_k_kernel.py_func):
+            for n_pseudo in (0, 4, 20, 24):  # no heap, top cells, cells left out, all cells
+                buffers = [
+                    torch.empty(6, dtype=torch.float64),  # lse
+                    torch.empty(6, dtype=torch.float64),  # cross_entropy
+                    torch.empty(min(n_pseudo, 24 - n_pseudo), dtype=torch.float64),  # keys
+                    torch.empty(min(n_pseudo, 24 - n_pseudo), dtype=torch.int64),  # index
+                    torch.empty(6, dtype=torch.float64),  # loss
+                    torch.empty(6, 5, dtype=torch.float64),  # grad_z
+                    torch.empty(6, 5, dtype=torch.float64),  # grad_f
+                ]
+                status, total = kernel(
+                    z.numpy(), f.numpy(), target.numpy(), z.amax(1).numpy(), n_pseudo, 0.3,
+                    2.0, 0.5, 1e300, *(b.numpy() for b in buffers)
+                )
+                assert status == 0
+                outputs.append((total, buffers[4], buffers[5], buffers[6]))
+        for compiled, python in zip(outputs[:4], outputs[4:]):
+            assert compiled[0] == pytest.approx(python[0], rel=1e-13)
+            for a, b in zip(compiled[1:], python[1:]):
+                torch.testing.assert_close(a, b, rtol=1e-13, atol=1e-15)
+
+    def test_gradients_are_handed_over_and_a_second_backward_recomputes_them(self):
+        z, f, target = _random_heads(24, 10, 6)
+        z.requires_grad_(True)
+        f.requires_grad_(True)
+        loss = average_k_loss(z, f, target, k=2.0)
+        assert type(loss.grad_fn).__name__ == "_FusedAverageKFunctionBackward"
+        loss.backward(retain_graph=True)
+        first = z.grad.clone(), f.grad.clone()
+        z.grad.mul_(0.0)  # the caller owns the handed-over buffers and may edit them
+        f.grad.mul_(0.0)
+        (2.0 * loss).backward()
+        torch.testing.assert_close(z.grad, 2.0 * first[0])
+        torch.testing.assert_close(f.grad, 2.0 * first[1])
+
+    def test_one_head_without_gradient_and_no_grad(self):
+        z, f, target = _random_heads(25, 10, 6)
+        f.requires_grad_(True)
+        average_k_loss(z, f, target, k=2.0, reduction="sum").backward()
+        with eager_only():
+            g = f.detach().clone().requires_grad_(True)
+            average_k_loss(z, g, target, k=2.0, reduction="sum").backward()
+        torch.testing.assert_close(f.grad, g.grad, rtol=1e-12, atol=1e-14)
+        for reduction in ("mean", "sum", "none"):
+            with torch.no_grad():
+                value = average_k_loss(z, f, target, k=2.0, reduction=reduction)
+            assert not value.requires_grad
+            with eager_only():
+                expected = average_k_loss(z, f.detach(), target, k=2.0, reduction=reduction)
+            torch.testing.assert_close(value, expected, rtol=1e-12, atol=1e-14)
+
+    @pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, 1e38])
+    def test_declines_non_finite_or_huge_softmax_logits(self, bad):
+        z, f, target = _random_heads(26, 8, 5, dtype=torch.float32)
+        z[3, 1] = bad
+        self._compare(z, f, target, fused=False, k=2.0, reduction="none")
+
+    def test_declines_heads_of_different_dtypes(self):
+        from skstruct.losses._average_k import _fused_average_k
+
+        z, f, target = _random_heads(27, 8, 5)
+        assert _fused_average_k(z, f.float(), target, 8, 0.3, 1.0, "mean") is None
+        assert _fused_average_k(z, f, target, 8, 0.3, 1.0, "mean") is not None
+
+    def test_kernel_status_on_a_bad_target_or_logit(self):
+        from skstruct.losses._average_k import _average_k_kernel
+
+        z, f, target = _random_heads(28, 4, 5)
+        grad = torch.full((4, 5), 7.0, dtype=torch.float64)
+        buffers = [torch.empty(4, dtype=torch.float64), torch.empty(4, dtype=torch.float64),
+                   torch.empty(2, dtype=torch.float64), torch.empty(2, dtype=torch.int64),
+                   torch.empty(4, dtype=torch.float64), grad, grad.clone()]
+
+        def status(z, target):
+            return _average_k_kernel(
+                z.numpy(), f.numpy(), target.numpy(), z.amax(1).numpy(), 2, 0.5, 1.0, 1.0,
+                1e300, *(b.numpy() for b in buffers)
+            )[0]
+
+        assert status(z, torch.tensor([0, 1, 5, 2])) == 1
+        assert status(z, torch.tensor([0, -1, 1, 2])) == 1
+        assert torch.equal(grad, torch.full((4, 5), 7.0, dtype=torch.float64))  # not written
+        z[2, 2] = math.nan
+        assert status(z, target) == 2
+
+    @pytest.mark.parametrize("bad", [-1, 7, 10**6])
+    def test_out_of_range_target_is_a_value_error(self, bad):
+        z, f, target = _random_heads(29, 8, 7, dtype=torch.float32)
+        target[5] = bad
+        with pytest.raises(ValueError, match=f"got target value {bad}"):
+            average_k_loss(z.requires_grad_(True), f, target, k=2.0)
+        with pytest.raises(ValueError, match=f"got target value {bad}"):
+            AverageKLoss(k=2.0)((z, f), target)
