@@ -12,9 +12,10 @@ kernel next to its eager form (the two are tested against each other and
 against the float64 formula).
 
 * :func:`jit` compiles a kernel with numba on its first call (``nogil``,
-  ``cache=True``, and only the fast-math flags that keep infinities and
-  NaNs exact: reassociation, for vectorised sums, and contraction to fused
-  multiply-adds).
+  ``cache=True``, IEEE division (``error_model='numpy'``: x / 0 is inf or
+  NaN, as in torch, not a ZeroDivisionError) and only the fast-math flags
+  that keep infinities and NaNs exact: reassociation, for vectorised sums,
+  and contraction to fused multiply-adds).
 * :func:`fused_available` says whether a batch can take a kernel: numba
   importable and not switched off (``SKSTRUCT_NUMBA=0`` in the
   environment), CPU float32 / float64 logits, no tracing or compiling and
@@ -108,7 +109,9 @@ def jit(function):
             compiled = (
                 function
                 if numba is None
-                else numba.njit(nogil=True, cache=True, fastmath=_FASTMATH)(function)
+                else numba.njit(
+                    nogil=True, cache=True, fastmath=_FASTMATH, error_model="numpy"
+                )(function)
             )
         return compiled(*args)
 
