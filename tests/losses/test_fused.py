@@ -48,7 +48,7 @@ def _value_and_grad(logits, target, plausible, **kwargs):
 
 # Small batches (at most _DOT_MAX_CELLS logits) take the dot-product node
 # for 'mean' and 'sum', larger ones (and 'none') the FusedLoss Function.
-_SMALL, _LARGE = 24, 400
+_SMALL, _LARGE = 24, 2500
 
 
 def _fused_node(n_samples, reduction):
