@@ -421,6 +421,9 @@ class _GradientNormClipping(Callback):
 
     def on_train_begin(self, net, **kwargs):
         self.params_ = [p for p in net.module_.parameters() if p.requires_grad]
+        # One device and dtype: the per-step grouping of clip_grad_norm_'s
+        # helpers is the identity (see _clip_one).
+        self._one_group_ = len({(p.device, p.dtype) for p in self.params_}) == 1
         # An ensemble's parameters are stacked over members (first axis):
         # each member's gradient is clipped on its own, as if trained alone.
         self.n_members_ = getattr(net.module_, "n_members", None)
@@ -453,9 +456,20 @@ class _GradientNormClipping(Callback):
         if not hasattr(utils, "get_total_norm") or grads[0].device.type != "cpu":
             utils.clip_grad_norm_(self.params_, self.max_norm)
             return
-        total = utils.get_total_norm(grads, foreach=True)
-        if not float(total) <= self.max_norm:  # also rescales (to NaN) a non-finite norm
-            utils.clip_grads_with_norm_(self.params_, self.max_norm, total, foreach=True)
+        if not getattr(self, "_one_group_", False):
+            total = utils.get_total_norm(grads, foreach=True)
+            if not float(total) <= self.max_norm:  # also rescales (to NaN) a non-finite norm
+                utils.clip_grads_with_norm_(self.params_, self.max_norm, total, foreach=True)
+            return
+        # The calls get_total_norm and clip_grads_with_norm_ make for one
+        # device and dtype (per-gradient norms in one foreach call, the norm
+        # of their stack; then the clamped coefficient), without their
+        # grouping and list building: the same values bit for bit.
+        with torch.no_grad():
+            total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads, 2.0)), 2.0)
+            max_norm = float(self.max_norm)
+            if not float(total) <= max_norm:  # also rescales (to NaN) a non-finite norm
+                torch._foreach_mul_(grads, torch.clamp(max_norm / (total + 1e-6), max=1.0))
 
 
 def _supports_fused(optimizer, device):

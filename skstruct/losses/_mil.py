@@ -6,7 +6,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..utils.validation import check_positive_scalar
-from ._conveyance import _check_alpha_beta, conveyance_loss
+from ._conveyance import _check_alpha_beta, _conveyance, _log_weight, _prepared, conveyance_loss
 from ._reduction import check_logits_target, check_reduction, check_target_range, reduce_loss
 
 __all__ = ["MILConveyanceLoss"]
@@ -114,6 +114,14 @@ class MILConveyanceLoss(nn.Module):
             return self._ensemble_loss(output, target)
         bag_logits, instance_logits, _, padding_mask = output
         check_logits_target(bag_logits, target, name="bag_logits")
+        if (
+            self.reduction == "mean"
+            and target.shape[0] == 1
+            and target.device.type == "cpu"
+            and instance_logits.ndim == 3
+            and not bool(padding_mask.any())
+        ):
+            return self._one_bag(bag_logits, instance_logits, target)
         check_target_range(target, bag_logits.shape[1])
         target = target.long()
         if self.reduction != "mean":
@@ -146,6 +154,40 @@ class MILConveyanceLoss(nn.Module):
             weights = (1.0 / (counts.to(per_instance.dtype) * n_bags)).repeat_interleave(counts)
             instance_loss = (per_instance * weights).sum()
         return loss + self.instance_weight * instance_loss
+
+    def _one_bag(self, bag_logits, instance_logits, target):
+        """The ``'mean'`` loss of one bag without padding, on the CPU (one bag per step).
+
+        The operations of the general path (cross-entropy, the Conveyance
+        loss per instance, their mean), so the same values and gradients bit
+        for bit, without its per-call work that one bag does not need: the
+        target range is one host read of the single label (no ``aminmax``),
+        Q comes prepared from the cache without re-validating alpha and
+        beta, and a weight of 1 skips its multiplication (exact either way).
+        """
+        n_classes = bag_logits.shape[1]
+        label = int(target[0])
+        if not 0 <= label < n_classes:
+            check_target_range(target, n_classes)  # raises the ValueError
+        target = target.long()
+        loss = F.cross_entropy(bag_logits, target)
+        if self.instance_weight == 0:
+            return loss
+        _, n_max, n_logits = instance_logits.shape
+        plausible, others = _prepared(self.plausible, n_logits, instance_logits.device)
+        per_instance = _conveyance(
+            instance_logits.reshape(n_max, n_logits),
+            target.expand(n_max),
+            plausible,
+            others,
+            _log_weight(self.alpha),
+            _log_weight(self.beta),
+            "none",
+        )
+        instance_loss = per_instance.mean()
+        if self.instance_weight != 1.0:
+            instance_loss = self.instance_weight * instance_loss
+        return loss + instance_loss
 
     def _ensemble_loss(self, output, target):
         """The sum over members of each member's loss on its own outputs.

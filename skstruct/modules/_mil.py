@@ -189,7 +189,10 @@ class GatedAttentionMIL(nn.Module):
             # reshape, no gather or scatter.
             if padding_mask is None:
                 padding_mask = torch.zeros(n_bags, n_max, dtype=torch.bool, device=bags.device)
-            hidden = self.body(bags.reshape(n_bags * n_max, -1)).reshape(n_bags, n_max, -1)
+            hidden = self.body(bags.reshape(n_bags * n_max, -1))
+            if n_bags == 1 and hidden.is_contiguous():
+                return self._forward_one(hidden, padding_mask)
+            hidden = hidden.reshape(n_bags, n_max, -1)
             scores = self._attention_scores(hidden)
             instance_logits = self.instance_head(hidden)
         else:
@@ -203,6 +206,28 @@ class GatedAttentionMIL(nn.Module):
         attention = torch.softmax(scores, dim=1)
         bag_repr = torch.bmm(attention.unsqueeze(1), hidden).squeeze(1)
         return self.bag_head(bag_repr), instance_logits, attention, padding_mask
+
+    def _forward_one(self, hidden, padding_mask):
+        """The rest of the forward pass of one bag without padding, in 2-D.
+
+        ``hidden`` (n, width), contiguous: the body's output. The same
+        products and elementwise operations as the batch path below (a
+        contiguous 3-D ``Linear`` input is flattened to these very ``addmm``
+        calls; the pooling stays a ``bmm``), so the same values bit for bit,
+        with fewer view, reshape and squeeze nodes for autograd to record and
+        walk back at every step of one-bag-per-step training.
+        """
+        n_max = hidden.shape[0]
+        scores = self._attention_scores(hidden)  # (n,)
+        instance_logits = self.instance_head(hidden)
+        attention = torch.softmax(scores.reshape(1, n_max), dim=1)
+        bag_repr = torch.bmm(attention.reshape(1, 1, n_max), hidden.reshape(1, n_max, -1))
+        return (
+            self.bag_head(bag_repr.reshape(1, -1)),
+            instance_logits.reshape(1, n_max, -1),
+            attention,
+            padding_mask,
+        )
 
     def _forward_max(self, bags, padding_mask):
         """MI-Net pooling: the feature-wise max of the (dropped-out) instance features."""
