@@ -29,6 +29,11 @@ machine. The results go to ``--output`` as JSON::
     OMP_NUM_THREADS=1 python benchmarks/bench_losses.py --repeats 20 --threads 1 \\
         --clock cpu --output benchmarks/results_committed/bench_losses.json
 
+``--eager`` adds each loss's eager torch path (numba's fused CPU kernels
+switched off with ``skstruct.losses._numba.eager_only``) as rows
+``eager:<loss>`` in the same rounds, with ``time_ratio_vs_eager`` on each
+fused row; ``--losses conveyance hace ...`` times only those losses.
+
 ``--rev REV`` adds, in the same process and the same interleaved rounds, the
 losses of the package as it was at git revision ``REV`` (extracted with
 ``git archive`` and imported as ``skstruct_before``), as rows
