@@ -19,18 +19,21 @@ against the float64 formula).
 * :func:`fused_available` says whether a batch can take a kernel: numba
   importable and not switched off (``SKSTRUCT_NUMBA=0`` in the
   environment), CPU float32 / float64 logits, no tracing or compiling and
-  no ``TorchDispatchMode`` in use (a kernel works on the tensors' memory, so
-  fake or functional tensors must take the eager path), and not inside
-  :func:`eager_only`.
-* :class:`FusedLoss` is the autograd Function around a kernel. The forward
+  no torch function or dispatch mode in use (a kernel works on the tensors'
+  memory, so fake or functional tensors must take the eager path; a mode
+  that only watches real tensors may set ``allows_fused_kernels``), no
+  torch.func wrapper, and not inside :func:`eager_only`.
+* :func:`fused_loss` runs a kernel and builds the autograd node. The kernel
   writes d loss_b / d z into a fresh (B, C) buffer (the softmax, updated in
-  place) and returns the reduced loss; the first backward hands that buffer
-  over as the gradient (scaled in place by the incoming gradient, a no-op
-  for the usual ``loss.backward()``), so forward + backward allocate one
-  (B, C) tensor where cross-entropy allocates three. For
-  ``reduction='mean'`` the kernel writes the gradient already divided by B. A second backward
-  through the same graph (``retain_graph=True``) recomputes the buffer from
-  the saved logits.
+  place; for ``reduction='mean'`` already divided by B). Up to
+  ``_DOT_MAX_CELLS`` logits the node is torch's own ``dot`` of the logits
+  with that buffer (its C++ backward costs less than a Python Function at
+  that size); above, :class:`FusedLoss` hands the buffer over as the
+  gradient in its first backward (scaled in place by the incoming
+  gradient, a no-op for the usual ``loss.backward()``), so forward +
+  backward allocate one (B, C) tensor where cross-entropy allocates three.
+  A second backward through the same graph (``retain_graph=True``)
+  recomputes the buffer from the saved logits.
 
 numba is an optional dependency (``pip install skstruct[fast]``): without
 it, and on every other device, the eager torch forms run, with the same
