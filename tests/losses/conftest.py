@@ -23,3 +23,15 @@ def loss_path(request):
             "off; pip install 'skstruct[fast]' to test them"
         )
     yield "fused"
+
+
+@pytest.fixture
+def small_dot_limit(monkeypatch):
+    """Fused losses take torch's dot node only up to 8,192 logits (the package's: 65,536).
+
+    For kernel tests whose batch sizes were chosen to cover both autograd
+    nodes (torch's dot node and the FusedLoss Function) at that limit.
+    """
+    from skstruct.losses import _numba
+
+    monkeypatch.setattr(_numba, "_DOT_MAX_CELLS", 8192)

@@ -8,18 +8,9 @@ import torch.nn.functional as F
 from skstruct.losses import EMD2GroundLoss, EMD2Loss, emd2_ground_loss, emd2_loss
 from tests._reference import emd2_ground_loss_reference, emd2_loss_reference
 
-
-@pytest.fixture(autouse=True)
-def _small_dot_limit(monkeypatch):
-    """Keep the fused tests' batch sizes on both autograd nodes.
-
-    Their small batches take torch's dot node and their large ones (a few
-    hundred rows) the FusedLoss Function below 8,192 logits, the limit when
-    they were written; the package's limit is higher (65,536).
-    """
-    from skstruct.losses import _numba
-
-    monkeypatch.setattr(_numba, "_DOT_MAX_CELLS", 8192)
+# Their small batches take torch's dot node, their large ones (a few hundred
+# rows) the FusedLoss Function below the old limit (conftest.py).
+pytestmark = pytest.mark.usefixtures("small_dot_limit")
 
 
 def _random_problem(seed, n_samples, n_classes, *, scale=2.0, dtype=torch.float64):

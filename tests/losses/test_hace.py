@@ -12,18 +12,9 @@ from skstruct.structures import Hierarchy
 
 from .._reference import hace_dense_matrices, hace_loss_reference
 
-
-@pytest.fixture(autouse=True)
-def _small_dot_limit(monkeypatch):
-    """Keep the fused tests' batch sizes on both autograd nodes.
-
-    Their small batches take torch's dot node and their large ones (a few
-    hundred rows) the FusedLoss Function below 8,192 logits, the limit when
-    they were written; the package's limit is higher (65,536).
-    """
-    from skstruct.losses import _numba
-
-    monkeypatch.setattr(_numba, "_DOT_MAX_CELLS", 8192)
+# Their small batches take torch's dot node, their large ones (a few hundred
+# rows) the FusedLoss Function below the old limit (conftest.py).
+pytestmark = pytest.mark.usefixtures("small_dot_limit")
 
 
 def balanced_tree(branching=3, depth=3):
