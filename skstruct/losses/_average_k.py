@@ -10,7 +10,7 @@ from torch import nn
 
 from ..utils.validation import check_positive_scalar
 from ._conveyance import _upcast
-from ._numba import fused_available, jit
+from ._numba import FusedLoss, fused_available, jit
 from ._reduction import (
     check_logits_target,
     check_reduction,
@@ -409,50 +409,7 @@ def _fused_average_k(z, f, target, n_pseudo, w_n, w_p, reduction):
     if not write:
         loss, total = result[:2]
         return loss if reduction == "none" else torch.tensor(total * scale, dtype=z.dtype)
-    return _FusedAverageKFunction.apply(z, f, run, reduction, scale, result)
-
-
-class _FusedAverageKFunction(torch.autograd.Function):
-    """The reduced loss of :func:`_average_k_kernel`, its two gradients handed to backward.
-
-    The pattern of :class:`~skstruct.losses._numba.FusedLoss`, for two
-    inputs: ``result`` is ``(per_sample, total, grad_z, grad_f)`` from
-    ``run(z, f, scale)``, the gradients already multiplied by ``scale``
-    (``1 / B`` for ``'mean'``); the first backward hands both buffers over
-    (scaled in place by the incoming gradient, a no-op for the usual
-    ``loss.backward()``), a second backward through a retained graph runs the
-    kernel again on the saved heads.
-    """
-
-    @staticmethod
-    def forward(ctx, z, f, run, reduction, scale, result):
-        per_sample, total, grad_z, grad_f = result
-        ctx.run, ctx.reduction, ctx.scale = run, reduction, scale
-        ctx.grads = (grad_z, grad_f)
-        ctx.save_for_backward(z, f)
-        if reduction == "none":
-            return per_sample
-        return torch.tensor(total * scale, dtype=per_sample.dtype)
-
-    @staticmethod
-    @torch.autograd.function.once_differentiable
-    def backward(ctx, grad_output):
-        grads = ctx.grads
-        if grads is None:  # a second backward through a retained graph
-            z, f = ctx.saved_tensors
-            grads = ctx.run(z.detach(), f.detach(), ctx.scale)[2:]
-        ctx.grads = None  # handed over: the caller may now own and edit them
-        result = []
-        for grad, needed in zip(grads, ctx.needs_input_grad[:2]):
-            if not needed:
-                result.append(None)
-                continue
-            if ctx.reduction == "none":
-                grad.mul_(grad_output[:, None])
-            elif float(grad_output) != 1.0:  # a 0-d CPU tensor: no device sync
-                grad.mul_(grad_output)
-            result.append(grad)
-        return result[0], result[1], None, None, None, None
+    return FusedLoss.apply(run, reduction, scale, result, z, f)
 
 
 def average_k_loss(

@@ -210,7 +210,7 @@ def fused_loss(z, run, reduction):
         with torch.no_grad():
             out.fill_(total * scale)
         return out
-    return FusedLoss.apply(z, run, reduction, scale, result)
+    return FusedLoss.apply(run, reduction, scale, result, z)
 
 
 # Up to this many logits, fused_loss returns a dot product with the
@@ -223,23 +223,26 @@ _DOT_MAX_CELLS = 65536
 
 
 class FusedLoss(torch.autograd.Function):
-    """The reduced loss of a fused kernel, with the kernel's gradient handed to backward.
+    """The reduced loss of a fused kernel, with the kernel's gradients handed to backward.
 
-    Called through :func:`fused_loss`. ``run(z, scale)`` returns
-    ``(per_sample, total, grad)`` with ``per_sample`` (B,), ``total`` its sum
-    (a float, summed by the kernel in float64) and ``grad`` (B, C) holding
-    ``scale * d per_sample[b] / d z[b]``; the tensors are fresh and nobody
-    else holds them. The reduction (``'mean'``, ``'sum'`` or ``'none'``) is
-    applied here; for ``'mean'`` the kernel scales its gradient by 1 / B as
-    it writes it, so that the usual ``loss.backward()`` costs no pass at all.
+    ``FusedLoss.apply(run, reduction, scale, result, *inputs)``, called
+    through :func:`fused_loss` for the logits alone (Average-K passes its
+    two heads). ``run(*inputs, scale)`` returns ``result = (per_sample,
+    total, *grads)`` with ``per_sample`` (B,), ``total`` its sum (a float,
+    summed by the kernel in float64) and one gradient per input holding
+    ``scale * d per_sample[b] / d input[b]``; the tensors are fresh and
+    nobody else holds them. The reduction (``'mean'``, ``'sum'`` or
+    ``'none'``) is applied here; for ``'mean'`` the kernel scales its
+    gradients by 1 / B as it writes them, so that the usual
+    ``loss.backward()`` costs no pass at all.
     """
 
     @staticmethod
-    def forward(ctx, z, run, reduction, scale, result):
-        per_sample, total, grad = result
+    def forward(ctx, run, reduction, scale, result, *inputs):
+        per_sample, total, *grads = result
         ctx.run, ctx.reduction, ctx.scale = run, reduction, scale
-        ctx.grad = grad
-        ctx.save_for_backward(z)
+        ctx.grads = grads
+        ctx.save_for_backward(*inputs)
         if reduction == "none":
             return per_sample
         # A 0-d tensor from the kernel's sum: cheaper than a torch reduction.
@@ -248,13 +251,17 @@ class FusedLoss(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
-        grad = ctx.grad
-        if grad is None:  # a second backward through a retained graph
-            (z,) = ctx.saved_tensors
-            grad = ctx.run(z.detach(), ctx.scale)[2]
-        ctx.grad = None  # handed over: the caller may now own and edit it
-        if ctx.reduction == "none":
-            grad.mul_(grad_output[:, None])
-        elif float(grad_output) != 1.0:  # a 0-d CPU tensor: no device sync
-            grad.mul_(grad_output)
-        return grad, None, None, None, None
+        grads = ctx.grads
+        if grads is None:  # a second backward through a retained graph
+            inputs = (x.detach() for x in ctx.saved_tensors)
+            grads = ctx.run(*inputs, ctx.scale)[2:]
+        ctx.grads = None  # handed over: the caller may now own and edit them
+        handed = []
+        for grad, needed in zip(grads, ctx.needs_input_grad[4:]):
+            if needed:
+                if ctx.reduction == "none":
+                    grad.mul_(grad_output[:, None])
+                elif float(grad_output) != 1.0:  # a 0-d CPU tensor: no device sync
+                    grad.mul_(grad_output)
+            handed.append(grad if needed else None)
+        return (None, None, None, None, *handed)
