@@ -27,7 +27,7 @@ def loss_path(request):
 
 @pytest.fixture
 def small_dot_limit(monkeypatch):
-    """Fused losses take torch's dot node only up to 8,192 logits (the package's: 65,536).
+    """Fused losses take torch's dot node only up to 8,192 logits (the package's: 16,384).
 
     For kernel tests whose batch sizes were chosen to cover both autograd
     nodes (torch's dot node and the FusedLoss Function) at that limit.
