@@ -39,6 +39,21 @@ Combinations (all fitted on the outer training bags only):
   from the same fits: what the one candidate with the Conveyance instance
   term (B) adds to the stack.
 
+With ``--citation-knn`` (issue 11, a candidate tried for MUSK1 and kept
+out of the default), a fourth candidate and two combinations are added:
+
+* ``K: citation-kNN``: Wang and Zucker's citation-kNN (2000) on the raw
+  instances, with the average Hausdorff distance between bags (the mean
+  over one bag's instances of the squared distance to the nearest instance
+  of the other, summed both ways); a test bag gets the labels of its ``R``
+  nearest training bags (references) and of the training bags that have it
+  among their ``C`` nearest (citers), and its class probabilities are the
+  Laplace-smoothed vote shares. ``(R, C)`` is chosen from ``CITATION_GRID``
+  by leave-one-out accuracy on the training bags (the first best in grid
+  order).
+* ``stacking with K``: the stacking above on A, B, C and K.
+* ``stacking of A and K``: A and K alone.
+
 The out-of-fold predictions come from ``--inner-repeats`` repetitions of a
 stratified 5-fold split of the training bags. Inside that inner CV a
 validation bag must not be a prototype, so the prototype columns that come
@@ -53,6 +68,8 @@ Run from the repository root::
 
     python benchmarks/bench_mil_stacking.py --n-jobs 2 \\
         --output benchmarks/results_committed/mil_stacking_5x10.json
+    python benchmarks/bench_mil_stacking.py --n-jobs 2 --citation-knn \\
+        --output benchmarks/results_committed/mil_stacking_citation_knn_5x10.json
 """
 
 import argparse
@@ -62,6 +79,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from joblib import Parallel, delayed
+from scipy.spatial.distance import cdist
 from sklearn.model_selection import StratifiedKFold
 
 from _mil_common import run_header, write_results
@@ -89,6 +107,10 @@ CANDIDATES = {
 }
 COMBINATIONS = ("mean probability of A, B, C", "inner-CV accuracy selection", "stacking",
                 "stacking of A and C (no Conveyance term)")
+CITATION_KNN = "K: citation-kNN"
+CITATION_COMBINATIONS = ("stacking with K", "stacking of A and K")
+# (references R, citers C), in the order that breaks leave-one-out ties.
+CITATION_GRID = ((1, 1), (1, 2), (2, 2), (2, 4), (4, 4), (4, 8))
 # The members of the ablation row: the candidates without the instance term.
 WITHOUT_CONVEYANCE = tuple(k for k, c in CANDIDATES.items() if c["instance_weight"] == 0)
 
@@ -170,7 +192,67 @@ def _stack(out_of_fold, y, test_proba):
         return torch.sigmoid(z_test @ weights + bias).numpy(), weights.tolist()
 
 
-def run_fold(name, index, train, test, inner_repeats):
+def average_hausdorff(bags):
+    """``H[i, j]``: mean over bag i's instances of the squared distance to bag j's nearest
+    instance, plus the same from j to i (raw features, float64)."""
+    instances = np.concatenate(bags).astype(np.float64)
+    owner = np.repeat(np.arange(len(bags)), [len(b) for b in bags])
+    counts = np.bincount(owner)
+    directed = np.empty((len(bags), len(bags)))
+    for j, bag in enumerate(bags):
+        nearest = cdist(instances, np.asarray(bag, dtype=np.float64), "sqeuclidean").min(1)
+        directed[:, j] = np.bincount(owner, nearest, minlength=len(bags)) / counts
+    return directed + directed.T
+
+
+def _citation_votes(distances, y, references, citers):
+    """Per-class votes ``(n_query, 2)`` of citation-kNN.
+
+    ``distances`` (n_query, n_train) from the query bags to the training
+    bags with labels ``y``; a training bag cites a query when the query is
+    no farther than the training bag's ``citers``-th nearest other training
+    bag (``kth``, computed by the caller).
+    """
+    d_query, kth = distances
+    order = np.argsort(d_query, axis=1, kind="stable")[:, :references]
+    votes = np.zeros((len(d_query), 2))
+    for c in (0, 1):
+        votes[:, c] = (y[order] == c).sum(1) + ((d_query <= kth[None, :]) & (y == c)[None]).sum(1)
+    return votes
+
+
+def _kth_other(h_train, citers):
+    """Each training bag's ``citers``-th smallest distance to another training bag."""
+    others = h_train + np.diag(np.full(len(h_train), np.inf))
+    return np.sort(others, 1)[:, min(citers, len(h_train) - 1) - 1]
+
+
+def citation_knn(h, train, query, y):
+    """Laplace-smoothed citation-kNN probabilities of the positive class for ``query``.
+
+    ``train`` and ``query`` index the rows of ``h``; only ``y[train]`` is
+    read. ``(R, C)`` by leave-one-out accuracy on ``train``; returns
+    ``(proba, (R, C))``.
+    """
+    labels = y[train]
+    h_train = h[np.ix_(train, train)]
+
+    def loo_accuracy(references, citers):
+        right = 0
+        for i in range(len(train)):
+            rest = np.delete(np.arange(len(train)), i)
+            kth = _kth_other(h_train[np.ix_(rest, rest)], citers)
+            votes = _citation_votes((h_train[i, rest][None], kth), labels[rest], references, citers)
+            right += int(np.argmax(votes[0]) == labels[i] and votes[0, 0] != votes[0, 1])
+        return right
+
+    best = max(CITATION_GRID, key=lambda g: loo_accuracy(*g))  # first best in grid order
+    kth = _kth_other(h_train, best[1])
+    votes = _citation_votes((h[np.ix_(query, train)], kth), labels, *best)
+    return (votes[:, 1] + 1.0) / (votes.sum(1) + 2.0), best
+
+
+def run_fold(name, index, train, test, inner_repeats, citation=False):
     torch.set_num_threads(1)
     data = load_mil_benchmark(name)
     bags, target = data.data, data.target
@@ -228,6 +310,21 @@ def run_fold(name, index, train, test, inner_repeats):
                           + (1 - y_train) * np.log(np.clip(1 - p, 1e-6, 1))))
         for k, p in out_of_fold.items()
     }
+    if citation:
+        # citation-kNN: no prototypes, so the inner CV needs no column dropping
+        train, test = np.asarray(train), np.asarray(test)
+        h = average_hausdorff([bags[i] for i in np.concatenate([train, test])])
+        positions = np.arange(len(train))
+        unknown = np.full(len(test), -1)  # the test labels are not used
+        k_test, k_choice = citation_knn(h, positions, len(train) + np.arange(len(test)),
+                                        np.concatenate([y_train, unknown]))
+        k_oof = np.zeros((inner_repeats, len(train)))
+        for repeat in range(inner_repeats):
+            splitter = StratifiedKFold(N_INNER_FOLDS, shuffle=True,
+                                       random_state=1000 * index + repeat)
+            for inner_train, inner_valid in splitter.split(y_train, y_train):
+                k_oof[repeat, inner_valid] = citation_knn(
+                    h, positions[inner_train], positions[inner_valid], y_train)[0]
     selected = max(CANDIDATES, key=lambda k: (inner_accuracy[k], -inner_log_loss[k]))
     stacked, weights = _stack(out_of_fold, y_train, test_proba)
     stacked_without, _ = _stack({k: out_of_fold[k] for k in WITHOUT_CONVEYANCE}, y_train,
@@ -238,9 +335,20 @@ def run_fold(name, index, train, test, inner_repeats):
     proba["inner-CV accuracy selection"] = test_proba[selected]
     proba["stacking"] = stacked
     proba["stacking of A and C (no Conveyance term)"] = stacked_without
+    extra = {}
+    if citation:
+        out_of_fold[CITATION_KNN], test_proba[CITATION_KNN] = k_oof, k_test
+        proba[CITATION_KNN] = k_test
+        proba["stacking with K"], extra["weights with K"] = _stack(out_of_fold, y_train,
+                                                                   test_proba)
+        a = next(iter(CANDIDATES))
+        proba["stacking of A and K"], _ = _stack(
+            {k: out_of_fold[k] for k in (a, CITATION_KNN)}, y_train,
+            {k: test_proba[k] for k in (a, CITATION_KNN)})
+        extra["citation (R, C)"] = list(k_choice)
     y_test = target[test]
     accuracy = {k: float(((p > 0.5) == y_test).mean()) for k, p in proba.items()}
-    return name, index, accuracy, selected, weights, seconds
+    return name, index, accuracy, selected, weights, seconds, extra
 
 
 def main(argv=None):
@@ -249,6 +357,8 @@ def main(argv=None):
     parser.add_argument("--repetitions", type=int, default=5)
     parser.add_argument("--inner-repeats", type=int, default=3)
     parser.add_argument("--n-jobs", type=int, default=1)
+    parser.add_argument("--citation-knn", action="store_true",
+                        help="add citation-kNN as a fourth candidate and its stackings")
     parser.add_argument("--output", default="benchmarks/results/mil_stacking_5x10.json")
     args = parser.parse_args(argv)
     report = run_header(
@@ -256,6 +366,8 @@ def main(argv=None):
             "n_prototypes": N_PROTOTYPES, "weight_decay": WEIGHT_DECAY,
             "lbfgs_max_iter": MAX_ITER, "inner_folds": N_INNER_FOLDS,
             "inner_repeats": args.inner_repeats, "candidates": CANDIDATES,
+            "citation_knn": args.citation_knn,
+            "citation_grid": CITATION_GRID if args.citation_knn else None,
             "repetitions": args.repetitions, "torch": torch.__version__,
         }
     )
@@ -266,12 +378,15 @@ def main(argv=None):
         if how != "stored folds":
             raise SystemExit(f"{name}: no stored folds ({how}); this study needs them.")
         rows = Parallel(n_jobs=args.n_jobs)(
-            delayed(run_fold)(name, i, tr, te, args.inner_repeats)
+            delayed(run_fold)(name, i, tr, te, args.inner_repeats, args.citation_knn)
             for i, (tr, te) in enumerate(folds)
         )
         rows.sort(key=lambda r: r[1])
         entry = {}
-        for variant in list(CANDIDATES) + list(COMBINATIONS):
+        variants = list(CANDIDATES) + list(COMBINATIONS)
+        if args.citation_knn:
+            variants += [CITATION_KNN, *CITATION_COMBINATIONS]
+        for variant in variants:
             per_fold = np.array([r[2][variant] for r in rows])
             per_rep = per_fold.reshape(args.repetitions, -1).mean(1) * 100
             entry[variant] = {
@@ -282,9 +397,13 @@ def main(argv=None):
             }
         entry["selected_per_fold"] = [r[3] for r in rows]
         entry["stacking_weights_per_fold"] = [[round(w, 3) for w in r[4]] for r in rows]
+        if args.citation_knn:
+            entry["stacking_weights_with_k_per_fold"] = [
+                [round(w, 3) for w in r[6]["weights with K"]] for r in rows]
+            entry["citation_choice_per_fold"] = [r[6]["citation (R, C)"] for r in rows]
         entry["fit_cpu_seconds_all"] = round(sum(r[5] for r in rows), 1)
         summary[name] = entry
-        print(name, {v: entry[v]["mean"] for v in list(CANDIDATES) + list(COMBINATIONS)},
+        print(name, {v: entry[v]["mean"] for v in variants},
               flush=True)
     report["wall_seconds"] = round(time.perf_counter() - start, 1)
     report["summary"] = summary
