@@ -303,6 +303,11 @@ class _ConveyanceProbFunction(torch.autograd.Function):
         return grad.scatter_(1, t, grad_t), None, None, None, None, None, None, None, None
 
 
+# The kernel declines a batch in which some p_t is below sqrt(tiny) (the
+# eager path's switch to its log-space form).
+_P_T_THRESHOLD = {dtype: torch.finfo(dtype).tiny ** 0.5 for dtype in (torch.float32, torch.float64)}
+
+
 @jit
 def _conveyance_kernel(p, target, in_s, alpha, beta, scale, threshold, loss):
     """The fused CPU kernel: per-row loss, and ``p`` overwritten by ``scale * dloss/dz``.
@@ -362,7 +367,7 @@ def _fused_conveyance(z, target, plausible, alpha, beta, reduction):
     if not in_s.is_contiguous():
         in_s = in_s.contiguous()
     target = target.contiguous()
-    threshold = torch.finfo(z.dtype).tiny ** 0.5
+    threshold = _P_T_THRESHOLD[z.dtype]
 
     def run(z, scale):
         p = kernel_softmax(z)
@@ -462,7 +467,8 @@ def _conveyance(logits, target, plausible, others, log_alpha, log_beta, reductio
     log-space :class:`_ConveyanceFunction` with its per-group shift.
     """
     z = _upcast(logits)
-    target = target.long()
+    if target.dtype != torch.int64:
+        target = target.long()
     if fused_available(z):
         loss = _fused_conveyance(
             z, target, plausible, math.exp(log_alpha), math.exp(log_beta), reduction
@@ -695,12 +701,15 @@ class ConveyanceLoss(nn.Module):
         if logits.shape[1] == 0:
             raise ValueError("logits must have at least one class, got shape (n, 0).")
         n_classes = logits.shape[1]
-        if self.plausible.shape[0] != n_classes:
+        buffers = self._buffers  # nn.Module.__getattr__ costs about 0.5 us a buffer
+        plausible = buffers["plausible"]
+        if plausible.shape[0] != n_classes:
             raise ValueError(
                 f"logits have {n_classes} columns but this ConveyanceLoss holds a "
-                f"({self.plausible.shape[0]}, {self.plausible.shape[0]}) plausibility matrix."
+                f"({plausible.shape[0]}, {plausible.shape[0]}) plausibility matrix."
             )
         with target_range_checked(target, n_classes):
             return _conveyance(
-                logits, target, self.plausible, self._others, log_alpha, log_beta, self.reduction
+                logits, target, plausible, buffers["_others"], log_alpha, log_beta,
+                self.reduction,
             )
