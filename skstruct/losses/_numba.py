@@ -222,7 +222,7 @@ def fused_loss(z, run, reduction):
 # torch 2.13): equal within noise from 1,280 to 25,600 logits (B = 128 to
 # 512 with C = 10 to 100), the dot about 10 us ahead at B = 64, C = 10, and
 # the Function ahead at B = 512, C = 100 (1.19-1.30 x cross-entropy against
-# 1.41-1.50) and beyond, at two thirds of the dot's peak memory.
+# 1.41-1.50) and beyond, at half the dot's peak memory (one (B, C) buffer, not two).
 _DOT_MAX_CELLS = 16384
 
 
