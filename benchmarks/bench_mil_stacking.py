@@ -205,15 +205,15 @@ def average_hausdorff(bags):
     return directed + directed.T
 
 
-def _citation_votes(distances, y, references, citers):
+def _citation_votes(d_query, kth, y, references):
     """Per-class votes ``(n_query, 2)`` of citation-kNN.
 
-    ``distances`` (n_query, n_train) from the query bags to the training
-    bags with labels ``y``; a training bag cites a query when the query is
-    no farther than the training bag's ``citers``-th nearest other training
-    bag (``kth``, computed by the caller).
+    ``d_query`` (n_query, n_train): distances from the query bags to the
+    training bags, labelled ``y``. The ``references`` nearest training bags
+    vote, and so does every training bag that cites the query: the query is
+    no farther than ``kth``, that bag's distance to its ``C``-th nearest
+    other training bag (:func:`_kth_other`).
     """
-    d_query, kth = distances
     order = np.argsort(d_query, axis=1, kind="stable")[:, :references]
     votes = np.zeros((len(d_query), 2))
     for c in (0, 1):
@@ -242,13 +242,13 @@ def citation_knn(h, train, query, y):
         for i in range(len(train)):
             rest = np.delete(np.arange(len(train)), i)
             kth = _kth_other(h_train[np.ix_(rest, rest)], citers)
-            votes = _citation_votes((h_train[i, rest][None], kth), labels[rest], references, citers)
+            votes = _citation_votes(h_train[i, rest][None], kth, labels[rest], references)
             right += int(np.argmax(votes[0]) == labels[i] and votes[0, 0] != votes[0, 1])
         return right
 
     best = max(CITATION_GRID, key=lambda g: loo_accuracy(*g))  # first best in grid order
     kth = _kth_other(h_train, best[1])
-    votes = _citation_votes((h[np.ix_(query, train)], kth), labels, *best)
+    votes = _citation_votes(h[np.ix_(query, train)], kth, labels, best[0])
     return (votes[:, 1] + 1.0) / (votes.sum(1) + 2.0), best
 
 
