@@ -332,7 +332,11 @@ class _HACEFunction(torch.autograd.Function):
         loss *= -c
         if eps_o > 0:
             w_col = t["w_col" + bits]
-            loss -= eps_o * (z @ w_col - log_norm * w_col.sum())
+            # sum_l w_l log p_l over the leaf columns only: with node logits
+            # an internal column has w = 0, and its logit may be -inf (0 * -inf
+            # would be NaN; the fused kernel skips those columns too)
+            leaf_z = z.masked_fill(w_col == 0, 0.0) if meta["node_logits"] else z
+            loss -= eps_o * (leaf_z @ w_col - log_norm * w_col.sum())
             if n_int:
                 loss -= eps_o * (log_q[:, :n_int] @ t["kappa_int" + bits])
         # the constant tables ride on ctx (they never require grad)

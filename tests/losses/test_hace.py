@@ -174,6 +174,13 @@ def test_node_logits_module_and_errors():
     torch.testing.assert_close(
         hace_loss(node_logits, target, h, node_logits=True), hace_loss(leaf_logits, target, h)
     )
+    # with the smoothing term too (it weighs the leaf columns only: an internal
+    # logit of -inf must add 0, not 0 * -inf)
+    for eps in (0.1, 0.5):
+        torch.testing.assert_close(
+            hace_loss(node_logits, target, h, eps=eps, node_logits=True),
+            hace_loss(leaf_logits, target, h, eps=eps),
+        )
 
 
 @pytest.mark.parametrize("name", sorted(HIERARCHIES))
