@@ -82,6 +82,13 @@ def _plausible_index(plausible, max_fraction=0.125):
     return table
 
 
+# A batch in which some p_t is below sqrt(tiny) leaves probability space:
+# the log-space form (per-group shifts) computes it, and the fused kernel
+# declines it. One threshold per computing dtype (the logits are upcast to
+# float32 at least).
+_P_T_THRESHOLD = {dtype: torch.finfo(dtype).tiny ** 0.5 for dtype in (torch.float32, torch.float64)}
+
+
 def _shifted_exp(z, t, not_s, others):
     """Exponentials of the logits, shifted per group and split into S and N.
 
@@ -102,7 +109,7 @@ def _shifted_exp(z, t, not_s, others):
     """
     p = torch.softmax(z, 1)
     p_t = p.gather(1, t)
-    if p_t.numel() == 0 or float(p_t.amin()) >= torch.finfo(z.dtype).tiny ** 0.5:
+    if p_t.numel() == 0 or float(p_t.amin()) >= _P_T_THRESHOLD[z.dtype]:
         e, zt, gap = p, torch.log(p_t), None
     else:
         z_t = z.gather(1, t)
@@ -303,11 +310,6 @@ class _ConveyanceProbFunction(torch.autograd.Function):
         return grad.scatter_(1, t, grad_t), None, None, None, None, None, None, None, None
 
 
-# The kernel declines a batch in which some p_t is below sqrt(tiny) (the
-# eager path's switch to its log-space form).
-_P_T_THRESHOLD = {dtype: torch.finfo(dtype).tiny ** 0.5 for dtype in (torch.float32, torch.float64)}
-
-
 @jit
 def _conveyance_kernel(p, target, in_s, alpha, beta, scale, threshold, loss):
     """The fused CPU kernel: per-row loss, and ``p`` overwritten by ``scale * dloss/dz``.
@@ -480,7 +482,7 @@ def _conveyance(logits, target, plausible, others, log_alpha, log_beta, reductio
     with torch.no_grad():
         p = softmax(z)
         p_t = p.gather(1, t)
-    if p_t.numel() == 0 or float(p_t.amin()) >= torch.finfo(z.dtype).tiny ** 0.5:
+    if p_t.numel() == 0 or float(p_t.amin()) >= _P_T_THRESHOLD[z.dtype]:
         tables, not_s, index = None, None, None
         if n_classes <= _TABLE_MAX_CLASSES:
             tables = cached_prepare(
