@@ -6,7 +6,8 @@ import numbers
 
 import numpy as np
 import torch
-from sklearn.model_selection import RepeatedStratifiedKFold
+from sklearn.model_selection import RepeatedStratifiedKFold, StratifiedKFold
+from sklearn.svm import SVC
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 from skorch.callbacks import Callback
@@ -21,6 +22,7 @@ from .modules._mil import (
     GatedAttentionMILEnsemble,
     PrototypeMIL,
     PrototypeStackMIL,
+    PrototypeSVMMIL,
     glorot_init_,
 )
 from .modules._mlp import infer_output_width, reset_parameters
@@ -53,7 +55,10 @@ _AUTO_TRAINING = {
 # The members of stacking (bench_mil_stacking.py, issue 11), each a convex
 # prototype model: A the bag term on standardised bag features (MILES with an
 # L2 logistic regression), B the Conveyance instance term with the L1 kernel,
-# C the bag term on each prototype's best match and mean similarity.
+# C the bag term on each prototype's best match and mean similarity, and D an
+# RBF-kernel SVM (sklearn's SVC, C = "svm_C", gamma='scale') on A's features.
+# A, B and C are PrototypeMIL models trained by the estimator's L-BFGS path;
+# D is a PrototypeSVMMIL, fitted by libsvm.
 _STACK_MEMBERS = (
     {"kernel": "rbf", "prototype_pooling": "max", "scale_bag_features": True,
      "instance_weight": 0.0, "gamma_scale": 1.0},
@@ -61,6 +66,8 @@ _STACK_MEMBERS = (
      "instance_weight": 1.0, "gamma_scale": 0.5},
     {"kernel": "rbf", "prototype_pooling": "max+mean", "scale_bag_features": False,
      "instance_weight": 0.0, "gamma_scale": 0.5},
+    {"kernel": "rbf", "prototype_pooling": "max", "scale_bag_features": True,
+     "instance_weight": 0.0, "gamma_scale": 1.0, "svm_C": 10.0},
 )
 # The options of one prototype model, at their defaults; setting any of them
 # asks for that one model, which stacking='auto' then trains.
@@ -300,6 +307,43 @@ def _set_feature_scale(network, bag_features, weights):
     network.feature_scale.copy_(torch.as_tensor(np.maximum(std, 1e-3)))
 
 
+def _fit_svm_member(network, bag_features, y, weights, C):
+    """Fit the machines of a :class:`PrototypeSVMMIL` by libsvm; the network, on the CPU.
+
+    ``bag_features`` (before ``feature_scale``, which is set already) of the
+    training bags, ``y`` their class indices, ``weights`` their sample
+    weights or ``None``. Each machine is :class:`sklearn.svm.SVC` with the
+    RBF kernel, ``C`` and ``gamma='scale'`` (one over the number of features
+    times the variance of all scaled features, here weighted by the sample
+    weights, so that a bag of weight 2 counts as the bag twice): one machine
+    for two classes, one per class against the rest for more. A machine
+    whose labels have a single class (of positive weight) is the constant
+    +-1.
+    """
+    network = network.cpu()
+    u = (bag_features.double() / network.feature_scale.double()).numpy()
+    w = np.ones(len(u)) if weights is None else np.asarray(weights, dtype=np.float64)
+    mean = np.average(u, axis=0, weights=w).mean()
+    variance = float(np.average(np.square(u - mean).mean(1), weights=w))
+    gamma = 1.0 / (u.shape[1] * variance) if variance > 0 else 1.0
+    n_machines = network.svm_intercept.numel()
+    targets = [y == 1] if n_machines == 1 else [y == k for k in range(n_machines)]
+    coef = np.zeros((len(u), n_machines))
+    intercept = np.zeros(n_machines)
+    for k, positive in enumerate(targets):
+        present = np.unique(positive[w > 0])
+        if len(present) < 2:
+            intercept[k] = 1.0 if present.size and present[0] else -1.0
+            continue
+        svm = SVC(C=C, kernel="rbf", gamma=gamma).fit(u, positive, sample_weight=weights)
+        # decision_function = dual_coef_ @ K(support_vectors_, x) + intercept_, > 0 for True
+        coef[svm.support_, k] = svm.dual_coef_[0]
+        intercept[k] = svm.intercept_[0]
+    rows = np.flatnonzero(np.any(coef != 0, axis=1))
+    network.set_svm(u[rows], coef[rows], intercept, gamma)
+    return network
+
+
 def _instance_rows(offsets, lengths, indices):
     """The instance rows of bags ``indices`` (stored bag after bag), in their order.
 
@@ -388,12 +432,16 @@ class _MemberLosses(torch.nn.Module):
     """The sum of the stack members' losses, each on its own outputs.
 
     Takes the output of :class:`PrototypeStackMIL`; summing keeps each
-    member's gradient what it would be if it were trained alone.
+    member's gradient what it would be if it were trained alone. A member
+    whose loss is ``None`` has no parameters (:class:`PrototypeSVMMIL`) and
+    adds nothing.
     """
 
     def __init__(self, losses):
         super().__init__()
-        self.losses = torch.nn.ModuleList(losses)
+        # None: a member that no loss trains (the SVM member).
+        self.trained = [i for i, loss in enumerate(losses) if loss is not None]
+        self.losses = torch.nn.ModuleList(loss for loss in losses if loss is not None)
 
     @property
     def reduction(self):
@@ -405,7 +453,7 @@ class _MemberLosses(torch.nn.Module):
             loss.reduction = value
 
     def forward(self, output, target):
-        return sum(loss(member, target) for loss, member in zip(self.losses, output[4]))
+        return sum(loss(output[4][i], target) for loss, i in zip(self.losses, self.trained))
 
 
 class _GradientNormClipping(Callback):
@@ -517,6 +565,56 @@ def _fit_stacking(log_proba, y, weights):
     optimizer.step(closure)
     with torch.no_grad():
         return torch.nn.functional.softplus(free).float(), intercept.float()
+
+
+def _stack_or_svm(log_proba, y, weights, seed):
+    """The stack of the linear members, or the SVM member alone, by cross-validated accuracy.
+
+    ``log_proba`` of shape ``(n_repeats, n_bags, n_members, n_classes)``
+    holds the members' out-of-fold log-probabilities (members in the order
+    of ``_STACK_MEMBERS``), ``y`` the bags' class indices and ``weights``
+    their sample weights or ``None``. The accuracy of the SVM member is that
+    of its out-of-fold predictions. The stack's (:func:`_fit_stacking` on the
+    linear members) is cross-validated on the same predictions: a
+    stratified K-fold of the bags (as many folds as the inner CV, seeded by
+    ``seed``) fits the stacking on the out-of-fold rows of some bags and
+    scores it on the others. Both accuracies are sample-weighted means over
+    all repeats. The SVM member is chosen only when it is strictly more
+    accurate; then its weight is 1, every other weight and the intercept 0.
+
+    Returns ``(weights, intercept, choice, scores)``: float32 tensors of
+    shapes ``(n_members,)`` and ``(n_classes,)``, ``'stack'`` or ``'svm'``,
+    and ``{'stack': accuracy, 'svm': accuracy}``.
+    """
+    n_repeats, n_bags, n_members, n_classes = log_proba.shape
+    svm = [i for i, o in enumerate(_STACK_MEMBERS) if "svm_C" in o]
+    linear = [i for i, o in enumerate(_STACK_MEMBERS) if "svm_C" not in o]
+    sample = np.ones(n_bags) if weights is None else np.asarray(weights, dtype=np.float64)
+    total = n_repeats * sample.sum()
+    y_t = torch.as_tensor(y)
+
+    def accuracy(logits, bags):  # logits (n_repeats, len(bags), n_classes)
+        right = (logits.argmax(-1) == y_t[bags]).double().numpy()
+        return float((right * sample[bags]).sum())
+
+    svm_accuracy = accuracy(log_proba[:, :, svm[0]], np.arange(n_bags)) / total
+    counts = np.bincount(y, minlength=n_classes)
+    n_splits = min(_STACK_INNER_SPLITS, int(counts[counts > 0].min()))
+    splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+    stack_right = 0.0
+    for fit_bags, score_bags in splitter.split(np.zeros(n_bags), y):
+        w, b = _fit_stacking(log_proba[:, fit_bags][:, :, linear], y[fit_bags],
+                             None if weights is None else sample[fit_bags])
+        logits = (w.double()[:, None] * log_proba[:, score_bags][:, :, linear]).sum(2) + b
+        stack_right += accuracy(logits, score_bags)
+    scores = {"stack": stack_right / total, "svm": svm_accuracy}
+    stack_weights = torch.zeros(n_members)
+    if scores["svm"] > scores["stack"]:
+        stack_weights[svm] = 1.0
+        return stack_weights, torch.zeros(n_classes), "svm", scores
+    w, b = _fit_stacking(log_proba[:, :, linear], y, weights)
+    stack_weights[linear] = w
+    return stack_weights, b, "stack", scores
 
 
 @fill_doc
@@ -1169,7 +1267,8 @@ subclass, default='auto'
         stacking weights are computed here too.
         """
         self.__dict__.pop("_stack_training_set", None)
-        for name in ("stacking_weights_", "stacking_intercept_"):
+        for name in ("stacking_weights_", "stacking_intercept_", "stacking_choice_",
+                     "stacking_cv_accuracy_"):
             self.__dict__.pop(name, None)  # from an earlier fit with stacking
         if self.embedding != "prototypes":
             return
@@ -1213,18 +1312,24 @@ subclass, default='auto'
         """``[(bag_features, similarities or None)]`` of each member on ``bags``, and the lengths.
 
         Members with the same kernel share one distance computation (they
-        share the prototypes and the standardisation).
+        share the prototypes and the standardisation), and members with the
+        same features (A and the SVM member D) share them.
         """
         lengths = np.fromiter((len(b) for b in bags), dtype=np.int64, count=len(bags))
         mask = torch.arange(int(lengths.max()))[None, :] >= torch.as_tensor(lengths)[:, None]
         instances = torch.as_tensor(np.concatenate(bags), dtype=torch.float32)
-        distances, features = {}, []
+        distances, features, done = {}, [], {}
         for member, options in zip(members, _STACK_MEMBERS):
-            if member.kernel not in distances:
-                distances[member.kernel] = _chunked_distances(member, instances)
-            d = distances[member.kernel]
-            similarities = member.similarities(d) if options["instance_weight"] > 0 else None
-            features.append((member.bag_features(distances=d, padding_mask=mask), similarities))
+            # The SVM member D reads A's features: computed once.
+            key = (member.kernel, member.pooling, float(member.gamma),
+                   options["instance_weight"] > 0)
+            if key not in done:
+                if member.kernel not in distances:
+                    distances[member.kernel] = _chunked_distances(member, instances)
+                d = distances[member.kernel]
+                similarities = member.similarities(d) if key[3] else None
+                done[key] = (member.bag_features(distances=d, padding_mask=mask), similarities)
+            features.append(done[key])
         return features, lengths
 
     def _prepare_stack(self, X, train_idx, y, sample_weight, prototypes, center, scale,
@@ -1237,9 +1342,10 @@ subclass, default='auto'
         """
         n_classes = len(self.classes_)
         members = [
-            PrototypeMIL(prototypes, n_classes=n_classes, center=center, scale=scale,
-                         gamma_scale=options["gamma_scale"], learn_gamma=False,
-                         kernel=options["kernel"], pooling=options["prototype_pooling"])
+            (PrototypeSVMMIL if "svm_C" in options else PrototypeMIL)(
+                prototypes, n_classes=n_classes, center=center, scale=scale,
+                gamma_scale=options["gamma_scale"], learn_gamma=False,
+                kernel=options["kernel"], pooling=options["prototype_pooling"])
             for options in _STACK_MEMBERS
         ]
         bags = [X[i] for i in train_idx]
@@ -1248,7 +1354,7 @@ subclass, default='auto'
         )
         weights = None if sample_weight is None else np.asarray(sample_weight, dtype=np.float64)
         device = self._resolve_device()
-        stack_weights, intercept, seed = self._stack_out_of_fold(
+        stack_weights, intercept, seed, choice, scores = self._stack_out_of_fold(
             members, features, lengths, y, weights, column_of_instance, device
         )
         # Each member trained alone on all training bags (L-BFGS converges on
@@ -1262,11 +1368,15 @@ subclass, default='auto'
         ]
         self.stacking_weights_ = stack_weights.numpy().astype(np.float64)
         self.stacking_intercept_ = intercept.numpy().astype(np.float64)
+        self.stacking_choice_ = choice
+        self.stacking_cv_accuracy_ = scores
         # The training set of the joint fit, served from these features.
         self._stack_training_set = (bags, features, lengths)
         return PrototypeStackMIL(members, weights=stack_weights, intercept=intercept)
 
     def _member_criterion(self, options, weighted):
+        if "svm_C" in options:
+            return None  # fitted by libsvm, not by a loss
         plausible = np.asarray(self.structure_.plausibility_matrix(), dtype=bool)
         loss = MILConveyanceLoss(plausible, alpha=self.alpha, beta=self.beta,
                                  instance_weight=options["instance_weight"])
@@ -1276,6 +1386,9 @@ subclass, default='auto'
                     device, seed):
         """Train one stack member on precomputed features; the trained network, on the CPU.
 
+        The SVM member (``svm_C`` in ``options``) is fitted by
+        :func:`_fit_svm_member` instead.
+
         The estimator's training path (its optimizer, ``max_epochs`` and
         penalty, the member's loss) without the user's callbacks, early
         stopping or log. ``bag_features`` are before ``feature_scale``; with
@@ -1284,6 +1397,8 @@ subclass, default='auto'
         """
         if options["scale_bag_features"]:
             _set_feature_scale(network, bag_features, weights)
+        if "svm_C" in options:
+            return _fit_svm_member(network, bag_features, y, weights, options["svm_C"]).eval()
         dataset = _FeatureBagDataset(lengths, y, [(bag_features, similarities)], stacked=False)
         if weights is not None:
             dataset = WeightedDataset(dataset, weights)
@@ -1300,10 +1415,12 @@ subclass, default='auto'
         Each member is refitted on the training part of every split of a
         repeated stratified K-fold of the training bags, on its features
         with the prototypes of the validation bags left out, through the
-        estimator's training path (L-BFGS, the same loss and penalty). The
-        weights ``w >= 0`` (a softplus) and the intercept minimise the
-        (sample-weighted) cross-entropy of ``sum_m w_m log p_m + b`` over the
-        out-of-fold predictions. With fewer than two bags in a class, no
+        estimator's training path (L-BFGS, the same loss and penalty; the
+        SVM member by libsvm). Then :func:`_stack_or_svm` chooses between
+        the stack of the linear members and the SVM member alone. Returns
+        the weights, the intercept, the seed of the member fits, the choice
+        and the cross-validated accuracies of both. With fewer than two bags
+        in a class, no
         split is possible and every member gets weight ``1 / n_members``.
         """
         n_members, n_classes = len(members), len(self.classes_)
@@ -1311,7 +1428,8 @@ subclass, default='auto'
         n_splits = min(_STACK_INNER_SPLITS, int(counts[counts > 0].min()))
         seed = int(torch.randint(np.iinfo(np.int32).max, ()))  # under the fit's seed
         if n_splits < 2 or np.count_nonzero(counts) < 2:
-            return torch.full((n_members,), 1.0 / n_members), torch.zeros(n_classes), seed
+            return (torch.full((n_members,), 1.0 / n_members), torch.zeros(n_classes), seed,
+                    "equal weights", {})
         splitter = RepeatedStratifiedKFold(
             n_splits=n_splits, n_repeats=_STACK_INNER_REPEATS, random_state=seed
         )
@@ -1351,7 +1469,8 @@ subclass, default='auto'
                         padding_mask=torch.zeros(len(inner_valid), 1, dtype=torch.bool),
                     )[0]
                 out_of_fold[repeat, inner_valid, m] = torch.log_softmax(logits.double(), -1)
-        return (*_fit_stacking(out_of_fold, y, weights), seed)
+        stack_weights, intercept, choice, scores = _stack_or_svm(out_of_fold, y, weights, seed)
+        return stack_weights, intercept, seed, choice, scores
 
     @staticmethod
     def _scale_bag_features(network, bags, sample_weight):

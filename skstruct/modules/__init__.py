@@ -2,7 +2,7 @@
 
 from ._mil import (
     GatedAttentionMIL, GatedAttentionMILEnsemble, PrototypeMIL,
-    PrototypeStackMIL, glorot_init_,
+    PrototypeStackMIL, PrototypeSVMMIL, glorot_init_,
 )
 from ._mlp import MLP, ClassifierNetwork
 
@@ -13,5 +13,6 @@ __all__ = [
     "MLP",
     "PrototypeMIL",
     "PrototypeStackMIL",
+    "PrototypeSVMMIL",
     "glorot_init_",
 ]

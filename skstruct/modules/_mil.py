@@ -592,12 +592,13 @@ class PrototypeMIL(nn.Module):
         Returns
         -------
         network : PrototypeMIL
-            A new network; this one is not changed.
+            A new network of this network's class; this one is not changed
+            (a :class:`PrototypeSVMMIL` copy holds no support vectors).
         """
         columns = torch.as_tensor(columns, dtype=torch.long).reshape(-1)
         if len(columns) == 0:
             raise ValueError("columns must keep at least one prototype.")
-        copy = PrototypeMIL(
+        copy = type(self)(
             self.prototypes[columns] * self.scale + self.center,
             n_classes=self.n_classes,
             center=self.center,
@@ -705,10 +706,201 @@ class PrototypeMIL(nn.Module):
         instance_logits = GatedAttentionMIL._scatter(flat_instance_logits, valid, 0.0)
         attention = None
         if not self.training:
-            # Share of the bag features that each instance supplies (ties shared).
-            wins = (d == nearest[bag_of]).sum(1).to(bag_logits.dtype)
-            per_bag = wins.new_zeros(n_bags).index_add_(0, bag_of, wins)
-            attention = GatedAttentionMIL._scatter(wins / per_bag[bag_of], valid, 0.0)
+            attention = self._attention(d, nearest, bag_of, valid, bag_logits.dtype)
+        return bag_logits, instance_logits, attention, padding_mask
+
+    @staticmethod
+    def _attention(d, nearest, bag_of, valid, dtype):
+        """Each instance's share of its bag's best-match features (ties shared)."""
+        wins = (d == nearest[bag_of]).sum(1).to(dtype)
+        per_bag = wins.new_zeros(valid.shape[0]).index_add_(0, bag_of, wins)
+        return GatedAttentionMIL._scatter(wins / per_bag[bag_of], valid, 0.0)
+
+
+class PrototypeSVMMIL(PrototypeMIL):
+    """MILES bag features classified by an RBF-kernel support vector machine.
+
+    The bag features are those of :class:`PrototypeMIL` (each prototype's
+    best match, and with ``pooling='max+mean'`` its mean similarity),
+    divided by ``feature_scale``: ``u = f / c``. Instead of a linear layer,
+    the scores are the decision functions of support vector machines with
+    the RBF kernel on ``u``::
+
+        score_k(u) = sum_i a_ik exp(-svm_gamma ||u - u_i||^2) + b_k
+
+    over the support vectors ``u_i`` (``support``), with dual coefficients
+    ``a_ik`` (``dual_coef``, the labels' signs included) and intercepts
+    ``b_k`` (``svm_intercept``). With two classes one machine separates
+    them and the logits are ``(-score / 2, score / 2)``, so that
+    ``softmax`` gives ``sigmoid(score)`` to the second class; with more,
+    one machine per class (one-vs-rest) gives that class's logit. An
+    instance alone is a bag whose features are its own similarities, so
+    the same machines score the instances.
+
+    The machines are not trained by gradients: the network has no
+    parameters, and :meth:`set_svm` stores what a solver found (as
+    :class:`~skstruct.MILConveyance` does with :class:`sklearn.svm.SVC`).
+    Until then every logit is zero.
+
+    Parameters
+    ----------
+    prototypes, n_classes, center, scale, gamma, gamma_scale, kernel, pooling
+        As for :class:`PrototypeMIL`.
+    learn_gamma : False, default=False
+        The kernel width of the prototypes is fixed: the machines are fitted
+        on features computed once.
+
+    Attributes
+    ----------
+    support : torch.Tensor of shape (n_support, n_bag_features)
+        The support vectors, scaled bag features ``u_i``.
+    dual_coef : torch.Tensor of shape (n_support, n_machines)
+        Dual coefficients ``a_ik`` (one column per machine, zero where a
+        vector supports another machine only).
+    svm_intercept : torch.Tensor of shape (n_machines,)
+    svm_gamma : torch.Tensor
+        The width of the kernel on the bag features (a scalar).
+
+    See Also
+    --------
+    PrototypeMIL : The same features with a linear layer.
+    PrototypeStackMIL : Stacks this network with :class:`PrototypeMIL` members.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from skstruct.modules import PrototypeSVMMIL
+    >>> net = PrototypeSVMMIL(torch.randn(6, 3)).eval()
+    >>> net.set_svm(support=torch.randn(2, 6), dual_coef=[[1.0], [-1.0]],
+    ...             intercept=[0.5], gamma=0.1)
+    >>> bag_logits, instance_logits, attention, _ = net(torch.randn(2, 4, 3))
+    >>> bag_logits.shape, instance_logits.shape
+    (torch.Size([2, 2]), torch.Size([2, 4, 2]))
+    """
+
+    def __init__(
+        self,
+        prototypes,
+        n_classes=2,
+        *,
+        center=None,
+        scale=None,
+        gamma=None,
+        gamma_scale=1.0,
+        learn_gamma=False,
+        kernel="rbf",
+        pooling="max",
+    ):
+        if learn_gamma:
+            raise ValueError(
+                "PrototypeSVMMIL needs learn_gamma=False: its machines are fitted on "
+                "bag features computed with a fixed width."
+            )
+        super().__init__(prototypes, n_classes, center=center, scale=scale, gamma=gamma,
+                         gamma_scale=gamma_scale, learn_gamma=False, kernel=kernel,
+                         pooling=pooling)
+        del self.head  # the machines replace the linear layer
+        n_machines = 1 if self.n_classes == 2 else self.n_classes
+        self.register_buffer("support", torch.zeros(0, self.feature_scale.numel()))
+        self.register_buffer("dual_coef", torch.zeros(0, n_machines))
+        self.register_buffer("svm_intercept", torch.zeros(n_machines))
+        self.register_buffer("svm_gamma", torch.tensor(1.0))
+
+    def reset_parameters(self):
+        """No support vectors: every logit zero (the prototypes' width is kept)."""
+        if hasattr(self, "dual_coef"):
+            self.set_svm(self.support[:0], self.dual_coef[:0], torch.zeros_like(
+                self.svm_intercept), 1.0)
+
+    def set_svm(self, support, dual_coef, intercept, gamma):
+        """Store the machines: support vectors, dual coefficients, intercepts, width.
+
+        Parameters
+        ----------
+        support : array-like of shape (n_support, n_bag_features)
+            Support vectors in the scaled feature space (bag features
+            divided by ``feature_scale``).
+        dual_coef : array-like of shape (n_support, n_machines)
+            Signed dual coefficients; ``n_machines`` is 1 for two classes,
+            else ``n_classes``.
+        intercept : array-like of shape (n_machines,)
+        gamma : float
+            Positive width of the RBF kernel on the scaled features.
+        """
+        n_machines = self.svm_intercept.numel()
+        device = self.feature_scale.device
+        support = torch.as_tensor(support, dtype=torch.float32, device=device).reshape(
+            -1, self.feature_scale.numel())
+        dual_coef = torch.as_tensor(dual_coef, dtype=torch.float32, device=device).reshape(
+            len(support), n_machines)
+        intercept = torch.as_tensor(intercept, dtype=torch.float32, device=device).reshape(
+            n_machines)
+        if not float(gamma) > 0:
+            raise ValueError(f"gamma must be positive, got {gamma!r}.")
+        self.support = support.clone()
+        self.dual_coef = dual_coef.clone()
+        self.svm_intercept = intercept.clone()
+        self.svm_gamma = torch.tensor(float(gamma), device=device)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        # The number of support vectors is the fit's: take the stored shapes.
+        for name in ("support", "dual_coef"):
+            if prefix + name in state_dict:
+                setattr(self, name, torch.empty_like(state_dict[prefix + name],
+                                                     device=self.feature_scale.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def _scores(self, features):
+        """Logits of rows of bag features (before ``feature_scale``)."""
+        with torch.autocast(device_type=features.device.type, enabled=False):
+            u = features.float() / self.feature_scale
+            d2 = (u.square().sum(1, keepdim=True) + self.support.square().sum(1)
+                  - 2.0 * u @ self.support.T).clamp_min_(0.0)
+            score = torch.exp(-self.svm_gamma * d2) @ self.dual_coef + self.svm_intercept
+        if self.n_classes == 2:
+            return torch.cat([-0.5 * score, 0.5 * score], 1)
+        return score
+
+    def _instance_features(self, similarities):
+        """The bag features of each instance alone: its similarities, once per block."""
+        return similarities.repeat(1, self.feature_scale.numel() // self.n_prototypes)
+
+    def _forward_features(self, bag_features, similarities, padding_mask):
+        if padding_mask is None:
+            raise ValueError("bag_features needs the padding_mask of its bags.")
+        instance_logits = None
+        if similarities is not None:
+            flat = self._scores(self._instance_features(similarities))
+            instance_logits = GatedAttentionMIL._scatter(flat, ~padding_mask, 0.0)
+        return self._scores(bag_features), instance_logits, None, padding_mask
+
+    def forward(
+        self, bags=None, padding_mask=None, distances=None, *, bag_features=None,
+        similarities=None,
+    ):
+        """Bag logits, instance logits, instance shares and the mask of a padded batch.
+
+        Takes and returns what :meth:`PrototypeMIL.forward` does.
+        """
+        if bag_features is not None:
+            if bags is not None or distances is not None:
+                raise ValueError("Pass exactly one of bags, distances and bag_features.")
+            return self._forward_features(bag_features, similarities, padding_mask)
+        if similarities is not None:
+            raise ValueError("similarities needs bag_features.")
+        d, padding_mask, bag_of, nearest = self._batch_distances(bags, padding_mask, distances)
+        valid = ~padding_mask
+        instance_features = self._instance_features(self.similarities(d))
+        bag_features = [torch.exp(-self.gamma * nearest)]
+        if self.pooling == "max+mean":
+            total = torch.zeros_like(nearest).index_add_(0, bag_of, self.similarities(d))
+            bag_features.append(total / valid.sum(1, keepdim=True).to(total.dtype))
+        bag_logits = self._scores(torch.cat(bag_features, 1))
+        instance_logits = GatedAttentionMIL._scatter(
+            self._scores(instance_features), valid, 0.0)
+        attention = None
+        if not self.training:
+            attention = self._attention(d, nearest, bag_of, valid, bag_logits.dtype)
         return bag_logits, instance_logits, attention, padding_mask
 
 

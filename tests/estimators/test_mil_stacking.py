@@ -14,7 +14,7 @@ from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from skstruct import MILConveyance
 from skstruct._mil import _STACK_MEMBERS, _fit_stacking
-from skstruct.modules import PrototypeMIL, PrototypeStackMIL
+from skstruct.modules import PrototypeMIL, PrototypeStackMIL, PrototypeSVMMIL
 
 from .test_mil import _synthetic_bags
 from .test_mil_prototypes import _padded
@@ -24,26 +24,30 @@ def _members(seed=0):
     torch.manual_seed(seed)
     prototypes = torch.randn(7, 3)
     members = [
-        PrototypeMIL(prototypes, learn_gamma=False, gamma_scale=o["gamma_scale"],
-                     kernel=o["kernel"], pooling=o["prototype_pooling"])
+        (PrototypeSVMMIL if "svm_C" in o else PrototypeMIL)(
+            prototypes, learn_gamma=False, gamma_scale=o["gamma_scale"], kernel=o["kernel"],
+            pooling=o["prototype_pooling"])
         for o in _STACK_MEMBERS
     ]
     for m in members:
-        torch.nn.init.normal_(m.head.weight)
-        torch.nn.init.normal_(m.head.bias)
         m.feature_scale.uniform_(0.5, 2.0)
+        if isinstance(m, PrototypeSVMMIL):
+            m.set_svm(torch.rand(5, 7), torch.randn(5, 1), torch.randn(1), 0.3)
+        else:
+            torch.nn.init.normal_(m.head.weight)
+            torch.nn.init.normal_(m.head.bias)
     return members
 
 
 def test_stack_forward_matches_the_formula_and_the_features_path():
     """Check sum_m w_m log_softmax(z_m) + b in float64, and bags vs precomputed features."""
     members = _members()
-    weights, intercept = [0.7, 0.0, 1.3], [0.2, -0.1]
+    weights, intercept = [0.7, 0.0, 1.3, 0.4], [0.2, -0.1]
     net = PrototypeStackMIL(members, weights=weights, intercept=intercept).eval()
     bags = [torch.randn(n, 3) for n in (1, 4, 2)]
     padded, mask = _padded(bags)
     bag_logits, instance_logits, attention, out_mask, per_member = net(padded, mask)
-    assert torch.equal(out_mask, mask) and len(per_member) == 3
+    assert torch.equal(out_mask, mask) and len(per_member) == 4
     expected = torch.as_tensor(intercept, dtype=torch.float64)
     expected_instances = torch.as_tensor(intercept, dtype=torch.float64)
     for w, output in zip(weights, per_member):
@@ -82,8 +86,8 @@ def test_stack_gradients_reach_every_member_through_the_features_path():
         inputs.append({"bag_features": m.bag_features(distances=d, padding_mask=mask)})
     output = net(member_inputs=inputs, padding_mask=mask)
     assert output[1] is None and output[2] is None  # no similarities, training mode
-    sum(o[0].sum() for o in output[4]).backward()
-    for m in members:
+    sum(o[0].sum() for o in output[4][:3]).backward()
+    for m in members[:3]:
         assert m.head.weight.grad is not None and m.head.weight.grad.abs().sum() > 0
 
 
@@ -103,7 +107,7 @@ def test_stack_network_bad_input():
     with pytest.raises(TypeError, match="non-empty sequence of PrototypeMIL"):
         PrototypeStackMIL([])
     with pytest.raises(ValueError, match="non-negative"):
-        PrototypeStackMIL(members, weights=[1.0, -1.0, 0.0])
+        PrototypeStackMIL(members, weights=[1.0, -1.0, 0.0, 0.0])
     with pytest.raises(ValueError, match="intercept must have 2"):
         PrototypeStackMIL(members, intercept=[0.0])
     net = PrototypeStackMIL(members)
@@ -146,10 +150,11 @@ def test_default_is_the_stack_and_options_ask_for_one_model():
     bags, y = _synthetic_bags(0, n_bags=30)
     clf = MILConveyance(random_state=0).fit(bags, y)
     net = clf.net_.module_
-    assert isinstance(net, PrototypeStackMIL) and len(net.members) == 3
-    assert [m.kernel for m in net.members] == ["rbf", "laplacian", "rbf"]
-    assert [m.pooling for m in net.members] == ["max", "max", "max+mean"]
-    assert clf.stacking_weights_.shape == (3,) and np.all(clf.stacking_weights_ >= 0)
+    assert isinstance(net, PrototypeStackMIL) and len(net.members) == 4
+    assert [m.kernel for m in net.members] == ["rbf", "laplacian", "rbf", "rbf"]
+    assert [m.pooling for m in net.members] == ["max", "max", "max+mean", "max"]
+    assert [type(m) for m in net.members] == [PrototypeMIL] * 3 + [PrototypeSVMMIL]
+    assert clf.stacking_weights_.shape == (4,) and np.all(clf.stacking_weights_ >= 0)
     np.testing.assert_allclose(net.stack_weights.numpy(), clf.stacking_weights_)
     # The members share the prototypes and the standardisation.
     for m in net.members[1:]:
@@ -182,6 +187,8 @@ def test_members_are_the_single_models_of_their_options():
     with torch.no_grad():
         member_logits = [o[0] for o in stack(padded, mask)[4]]
         for options, logits in zip(_STACK_MEMBERS, member_logits):  # MILConveyance parameters
+            if "svm_C" in options:
+                continue  # test_svm_member_is_sklearns_svc
             single = MILConveyance(stacking=False, **options, **tight).fit(bags, y)
             torch.testing.assert_close(single.net_.module_.prototypes, stack.members[0].prototypes)
             expected = single.net_.module_(padded, mask)[0]
@@ -201,16 +208,16 @@ def test_inner_cross_validation_leaves_validation_bags_out_of_the_prototypes(mon
     monkeypatch.setattr(MILConveyance, "_fit_member", spy)
     clf = MILConveyance(max_epochs=2, random_state=0).fit(bags, y)
     n_instances = sum(len(b) for b in bags)
-    # 3 repeats x 5 folds x 3 members, then the 3 members on all bags.
-    assert len(calls) == 3 * 5 * 3 + 3
-    for network, similarities, lengths in calls[:-3]:
+    # 3 repeats x 5 folds x 4 members, then the 4 members on all bags.
+    assert len(calls) == 3 * 5 * 4 + 4
+    for network, similarities, lengths in calls[:-4]:
         n_train = int(np.sum(lengths))
         assert n_train < n_instances
         assert network.n_prototypes == n_train  # the validation instances are left out
         if similarities is not None:  # each training instance is one kept prototype
             assert similarities.shape == (n_train, n_train)
             assert torch.all(similarities.max(1).values > 0.999)
-    for network, _, lengths in calls[-3:]:
+    for network, _, lengths in calls[-4:]:
         assert network.n_prototypes == n_instances == int(np.sum(lengths))
     assert clf.net_.module_.members[0].n_prototypes == n_instances
 
@@ -219,7 +226,7 @@ def test_tiny_data_falls_back_to_equal_weights():
     bags, y = _synthetic_bags(0, n_bags=4)
     bags, y = bags[:3], y[:3]  # one positive bag: no stratified split
     clf = MILConveyance(max_epochs=2, random_state=0).fit(bags, y)
-    np.testing.assert_allclose(clf.stacking_weights_, 1 / 3, rtol=1e-6)
+    np.testing.assert_allclose(clf.stacking_weights_, 1 / 4, rtol=1e-6)
     assert clf.predict(bags).shape == (3,)
 
 
@@ -258,3 +265,111 @@ def test_bad_stacking_parameters(params, match):
     bags, y = _synthetic_bags(0, n_bags=8)
     with pytest.raises(ValueError, match=match):
         MILConveyance(**params).fit(bags, y)
+
+
+def _svm_features(net, bags):
+    """The scaled bag features ``u = f / c`` of a PrototypeSVMMIL on a list of bags."""
+    padded, mask = _padded([torch.as_tensor(b, dtype=torch.float32) for b in bags])
+    with torch.no_grad():
+        return (net.bag_features(padded, mask) / net.feature_scale).double().numpy()
+
+
+def test_svm_member_is_sklearns_svc():
+    """Check member D against sklearn's SVC(C=10, gamma='scale') on A's scaled features."""
+    from sklearn.svm import SVC
+
+    bags, y = _synthetic_bags(3, n_bags=30)
+    clf = MILConveyance(random_state=0).fit(bags, y)
+    a, d = clf.net_.module_.members[0], clf.net_.module_.members[3]
+    torch.testing.assert_close(d.feature_scale, a.feature_scale)  # A's standardisation
+    u_train = _svm_features(d, bags)
+    svc = SVC(C=10.0, gamma="scale").fit(u_train, y)
+    assert float(d.svm_gamma) == pytest.approx(svc._gamma, rel=1e-6)
+    test_bags, _ = _synthetic_bags(4, n_bags=12)
+    padded, mask = _padded([torch.as_tensor(b, dtype=torch.float32) for b in test_bags])
+    with torch.no_grad():
+        logits, instance_logits = d.eval()(padded, mask)[:2]
+    score = (logits[:, 1] - logits[:, 0]).double().numpy()
+    np.testing.assert_allclose(score, svc.decision_function(_svm_features(d, test_bags)),
+                               rtol=1e-4, atol=1e-4)
+    # An instance alone is a bag of one.
+    alone = [b[i:i + 1] for b in test_bags for i in range(len(b))]
+    expected = svc.decision_function(_svm_features(d, alone))
+    got = (instance_logits[..., 1] - instance_logits[..., 0])[~mask].double().numpy()
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4)
+
+
+def test_svm_member_one_vs_rest_and_sample_weights():
+    """Check more classes (one SVC per class) and weights that count like repeated bags."""
+    from sklearn.svm import SVC
+
+    from skstruct._mil import _fit_svm_member
+
+    rng = np.random.RandomState(0)
+    prototypes = torch.as_tensor(rng.randn(9, 3), dtype=torch.float32)
+    bags = [rng.randn(rng.randint(1, 4), 3) + k for k in range(3) for _ in range(8)]
+    y = np.repeat(np.arange(3), 8)
+    net = PrototypeSVMMIL(prototypes, n_classes=3)
+    padded, mask = _padded([torch.as_tensor(b, dtype=torch.float32) for b in bags])
+    features = net.bag_features(padded, mask)
+    net.feature_scale.copy_(features.std(0).clamp_min(1e-3))
+    _fit_svm_member(net, features, y, None, 10.0)
+    u = (features.double() / net.feature_scale.double()).numpy()  # as the fit divides
+    with torch.no_grad():
+        logits = net.eval()(padded, mask)[0].double().numpy()
+    for k in range(3):
+        svc = SVC(C=10.0, gamma="scale").fit(u, y == k)
+        np.testing.assert_allclose(logits[:, k], svc.decision_function(u), rtol=1e-4, atol=1e-4)
+    # Weight 2 = the bag twice (libsvm's C per sample, and the weighted width).
+    weights = np.where(np.arange(24) % 3 == 0, 2.0, 1.0)
+    weighted = _fit_svm_member(PrototypeSVMMIL(prototypes, n_classes=3), features, y,
+                               weights, 10.0)
+    twice = np.repeat(np.arange(24), weights.astype(int))
+    repeated = _fit_svm_member(PrototypeSVMMIL(prototypes, n_classes=3), features[twice],
+                               y[twice], None, 10.0)
+    assert float(weighted.svm_gamma) == pytest.approx(float(repeated.svm_gamma), rel=1e-6)
+    with torch.no_grad():
+        # libsvm stops at a tolerance of 1e-3: the two solutions agree to it
+        torch.testing.assert_close(weighted(padded, mask)[0], repeated(padded, mask)[0],
+                                   rtol=0, atol=3e-3)
+    # A class without positive weight: its machine is the constant -1.
+    lonely = _fit_svm_member(PrototypeSVMMIL(prototypes, n_classes=3), features, y,
+                             np.where(y == 2, 0.0, 1.0), 10.0)
+    assert float(lonely.svm_intercept[2]) == -1.0 and torch.all(lonely.dual_coef[:, 2] == 0)
+
+
+def test_svm_network_paths_state_dict_and_errors():
+    torch.manual_seed(0)
+    net = PrototypeSVMMIL(torch.randn(5, 3), pooling="max+mean").eval()
+    bags = [torch.randn(n, 3) for n in (1, 3, 2)]
+    padded, mask = _padded(bags)
+    with torch.no_grad():
+        assert torch.all(net(padded, mask)[0] == 0)  # no machine yet
+    net.set_svm(torch.rand(4, 10), torch.randn(4, 1), [0.3], 0.2)
+    with torch.no_grad():
+        bag_logits, instance_logits, attention, _ = net(padded, mask)
+        d = net.distances(padded[~mask])
+        again = net(bag_features=net.bag_features(distances=d, padding_mask=mask),
+                    similarities=net.similarities(d), padding_mask=mask)
+    torch.testing.assert_close(again[0], bag_logits)
+    torch.testing.assert_close(again[1], instance_logits)
+    torch.testing.assert_close(attention.sum(1), torch.ones(3))
+    torch.testing.assert_close(bag_logits.sum(1), torch.zeros(3))  # (-s/2, s/2)
+    assert list(net.parameters()) == []
+    # A fresh network loads a fitted one's state, whatever its number of support vectors.
+    fresh = PrototypeSVMMIL(torch.randn(5, 3), pooling="max+mean").eval()
+    fresh.load_state_dict(net.state_dict())
+    with torch.no_grad():
+        torch.testing.assert_close(fresh(padded, mask)[0], bag_logits)
+    sub = net.select_prototypes([3, 0])
+    assert isinstance(sub, PrototypeSVMMIL) and len(sub.support) == 0
+    with pytest.raises(ValueError, match="learn_gamma=False"):
+        PrototypeSVMMIL(torch.randn(5, 3), learn_gamma=True)
+    with pytest.raises(ValueError, match="gamma must be positive"):
+        net.set_svm(torch.rand(1, 10), [[1.0]], [0.0], 0.0)
+    with pytest.raises(ValueError, match="exactly one of bags, distances and bag_features"):
+        net(padded, mask, bag_features=torch.zeros(3, 10))
+    with pytest.raises(ValueError, match="needs bag_features"):
+        net(padded, mask, similarities=torch.zeros(6, 5))
+    with pytest.raises(ValueError, match="needs the padding_mask"):
+        net(bag_features=torch.zeros(3, 10))
