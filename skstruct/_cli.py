@@ -135,7 +135,7 @@ def _shown_params(estimator):
         value = getattr(estimator, name)
         text = f"{name}={value!r}"
         if name == "stacking":
-            text += " (3 models stacked)" if estimator._stacks() else " (one model)"
+            text += " (3 models stacked, or an SVM)" if estimator._stacks() else " (one model)"
         elif isinstance(value, str) and value == "auto":
             used = estimator._training_value(name)
             if isinstance(used, type):  # an optimizer class

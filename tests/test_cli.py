@@ -199,6 +199,6 @@ def test_default_command_names_the_prototype_embedding(musk1):
     reproduce_mil(args, out=out, progress=out)
     text = out.getvalue()
     assert ("MILConveyance(embedding='prototypes', n_prototypes=1000, stacking='auto' "
-            "(3 models stacked), max_epochs=3, "
+            "(3 models stacked, or an SVM), max_epochs=3, "
             "batch_size='auto' (all bags), lr='auto' (1.0), optimizer='auto' (lbfgs), "
             "...)") in text

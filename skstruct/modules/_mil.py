@@ -907,9 +907,9 @@ class PrototypeSVMMIL(PrototypeMIL):
 class PrototypeStackMIL(nn.Module):
     """Prototype networks combined by a non-negative stacking layer.
 
-    Each member is a :class:`PrototypeMIL` over the same prototypes and
-    standardisation (each with its own kernel, width, pooling and feature
-    scale). The stacked logits of a bag (and of an instance) are::
+    Each member is a :class:`PrototypeMIL` (or a :class:`PrototypeSVMMIL`)
+    over the same prototypes and standardisation (each with its own kernel,
+    width, pooling and feature scale). The stacked logits of a bag (and of an instance) are::
 
         sum_m w_m log_softmax(z_m) + b,   w_m >= 0
 

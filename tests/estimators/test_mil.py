@@ -516,7 +516,7 @@ ADAPTER = OneInstanceBagClassifier(
     lr=3e-2,
     random_state=0,
 )
-# The default: three prototype models stacked (prototypes drawn from the
+# The default: prototype models stacked, or an SVM (prototypes drawn from the
 # training rows), and one prototype model alone.
 PROTOTYPE_ADAPTER = OneInstanceBagClassifier(max_epochs=5, random_state=0)
 SINGLE_PROTOTYPE_ADAPTER = OneInstanceBagClassifier(stacking=False, max_epochs=100,

@@ -1,10 +1,13 @@
-"""MILConveyance's default: three prototype models stacked on out-of-fold predictions.
+"""MILConveyance's default: prototype models stacked on out-of-fold predictions, or an SVM.
 
 The stacking network (:class:`skstruct.modules.PrototypeStackMIL`) is checked
 against its formula in float64; the estimator for what ``stacking='auto'``
 resolves to, for members that are the single models of their options, for
 an inner cross-validation that keeps validation bags out of the prototypes,
-and for stacking weights fitted as a non-negative logistic regression.
+and for stacking weights fitted as a non-negative logistic regression. The
+SVM member (:class:`skstruct.modules.PrototypeSVMMIL`) is checked against
+sklearn's SVC, and the choice between it and the stack on synthetic
+out-of-fold predictions.
 """
 
 import numpy as np
@@ -13,7 +16,7 @@ import torch
 from sklearn.model_selection import StratifiedKFold, cross_val_score
 
 from skstruct import MILConveyance
-from skstruct._mil import _STACK_MEMBERS, _fit_stacking
+from skstruct._mil import _STACK_MEMBERS, _fit_stacking, _stack_or_svm
 from skstruct.modules import PrototypeMIL, PrototypeStackMIL, PrototypeSVMMIL
 
 from .test_mil import _synthetic_bags
@@ -156,6 +159,12 @@ def test_default_is_the_stack_and_options_ask_for_one_model():
     assert [type(m) for m in net.members] == [PrototypeMIL] * 3 + [PrototypeSVMMIL]
     assert clf.stacking_weights_.shape == (4,) and np.all(clf.stacking_weights_ >= 0)
     np.testing.assert_allclose(net.stack_weights.numpy(), clf.stacking_weights_)
+    assert clf.stacking_choice_ in ("stack", "svm")
+    assert set(clf.stacking_cv_accuracy_) == {"stack", "svm"}
+    if clf.stacking_choice_ == "stack":
+        assert clf.stacking_weights_[3] == 0
+    else:
+        np.testing.assert_array_equal(clf.stacking_weights_, [0, 0, 0, 1])
     # The members share the prototypes and the standardisation.
     for m in net.members[1:]:
         assert torch.equal(m.prototypes, net.members[0].prototypes)
@@ -173,9 +182,9 @@ def test_default_is_the_stack_and_options_ask_for_one_model():
         single = MILConveyance(random_state=0, **params).fit(bags, y)
         assert isinstance(single.net_.module_, PrototypeMIL), params
         assert not hasattr(single, "stacking_weights_")
-    # A refit without stacking forgets the stacking weights.
+    # A refit without stacking forgets the stacking weights and choice.
     clf.set_params(stacking=False).fit(bags, y)
-    assert not hasattr(clf, "stacking_weights_")
+    assert not hasattr(clf, "stacking_weights_") and not hasattr(clf, "stacking_choice_")
 
 
 def test_members_are_the_single_models_of_their_options():
@@ -227,6 +236,7 @@ def test_tiny_data_falls_back_to_equal_weights():
     bags, y = bags[:3], y[:3]  # one positive bag: no stratified split
     clf = MILConveyance(max_epochs=2, random_state=0).fit(bags, y)
     np.testing.assert_allclose(clf.stacking_weights_, 1 / 4, rtol=1e-6)
+    assert clf.stacking_choice_ == "equal weights" and clf.stacking_cv_accuracy_ == {}
     assert clf.predict(bags).shape == (3,)
 
 
@@ -373,3 +383,42 @@ def test_svm_network_paths_state_dict_and_errors():
         net(padded, mask, similarities=torch.zeros(6, 5))
     with pytest.raises(ValueError, match="needs the padding_mask"):
         net(bag_features=torch.zeros(3, 10))
+
+
+def _log_proba(score):
+    """Two-class log-probabilities whose log-odds are ``score``."""
+    return np.stack([-np.logaddexp(0, score), -np.logaddexp(0, -score)], -1)
+
+
+def test_stack_or_svm_picks_the_more_accurate_candidate():
+    """Check the choice between the stack of A, B, C and member D by cross-validated accuracy."""
+    rng = np.random.RandomState(0)
+    n, repeats = 60, 3
+    y = np.tile([0, 1], n // 2)
+    sign = 2.0 * y - 1.0
+    good = sign + 0.3 * rng.randn(repeats, n)      # right on every bag
+    weak = 0.5 * sign[:, None] + rng.randn(repeats, n, 3)  # right on about two thirds
+    members = np.concatenate([weak, good[..., None]], 2)  # A, B, C weak; D good
+    weights, intercept, choice, scores = _stack_or_svm(
+        torch.as_tensor(_log_proba(members)), y, None, seed=0)
+    assert choice == "svm" and scores["svm"] == 1.0 and scores["stack"] < 0.95
+    np.testing.assert_array_equal(weights.numpy(), [0, 0, 0, 1])
+    assert torch.all(intercept == 0)
+    # D weak, A good: the stack, fitted on all bags, with D's weight 0.
+    members = np.concatenate([good[..., None], weak], 2)
+    weights, intercept, choice, scores = _stack_or_svm(
+        torch.as_tensor(_log_proba(members)), y, None, seed=0)
+    assert choice == "stack" and scores["stack"] > scores["svm"]
+    expected = _fit_stacking(torch.as_tensor(_log_proba(members[:, :, :3])), y, None)
+    torch.testing.assert_close(weights[:3], expected[0])
+    torch.testing.assert_close(intercept, expected[1])
+    assert weights[3] == 0
+    # A tie goes to the stack; sample weights weigh the accuracies.
+    tied = np.concatenate([good[..., None]] * 4, 2)
+    assert _stack_or_svm(torch.as_tensor(_log_proba(tied)), y, None, seed=0)[2] == "stack"
+    flip = good.copy()
+    flip[:, :10] *= -1  # D wrong on the first ten bags
+    members = np.concatenate([weak, flip[..., None]], 2)
+    w = np.ones(n)
+    w[:10] = 0.0  # ... which weigh nothing
+    assert _stack_or_svm(torch.as_tensor(_log_proba(members)), y, w, seed=0)[3]["svm"] == 1.0
