@@ -54,6 +54,20 @@ out of the default), a fourth candidate and two combinations are added:
 * ``stacking with K``: the stacking above on A, B, C and K.
 * ``stacking of A and K``: A and K alone.
 
+With ``--svm`` (issue 11, the fourth member of ``MILConveyance``'s
+default), a candidate and three combinations are added:
+
+* ``D: RBF SVM on A's features``: sklearn's ``SVC(C=10, gamma='scale')``
+  on A's standardised bag features; its decision function is its logit.
+* ``stacking of A, B, C and D``: the stacking above on the four.
+* ``stacking of A, B, C, or D by inner CV``: what ``MILConveyance`` does.
+  D's out-of-fold accuracy against the stacking's, cross-validated on the
+  same out-of-fold predictions (a stratified 5-fold split of the training
+  bags: the stacking fitted on the rows of four parts, scored on the
+  fifth); D when strictly more accurate, else the stacking of A, B, C.
+* ``inner-CV accuracy selection of A, B, C, D``: the selection above with
+  D among the candidates.
+
 The out-of-fold predictions come from ``--inner-repeats`` repetitions of a
 stratified 5-fold split of the training bags. Inside that inner CV a
 validation bag must not be a prototype, so the prototype columns that come
@@ -70,6 +84,8 @@ Run from the repository root::
         --output benchmarks/results_committed/mil_stacking_5x10.json
     python benchmarks/bench_mil_stacking.py --n-jobs 2 --citation-knn \\
         --output benchmarks/results_committed/mil_stacking_citation_knn_5x10.json
+    python benchmarks/bench_mil_stacking.py --n-jobs 2 --svm \\
+        --output benchmarks/results_committed/mil_stacking_svm_5x10.json
 """
 
 import argparse
@@ -81,6 +97,7 @@ import torch.nn.functional as F
 from joblib import Parallel, delayed
 from scipy.spatial.distance import cdist
 from sklearn.model_selection import StratifiedKFold
+from sklearn.svm import SVC
 
 from _mil_common import run_header, write_results
 from bench_mil_convex import (
@@ -107,6 +124,10 @@ CANDIDATES = {
 }
 COMBINATIONS = ("mean probability of A, B, C", "inner-CV accuracy selection", "stacking",
                 "stacking of A and C (no Conveyance term)")
+SVM = "D: RBF SVM on A's features"
+SVM_C = 10.0
+SVM_COMBINATIONS = ("stacking of A, B, C and D", "stacking of A, B, C, or D by inner CV",
+                    "inner-CV accuracy selection of A, B, C, D")
 CITATION_KNN = "K: citation-kNN"
 CITATION_COMBINATIONS = ("stacking with K", "stacking of A and K")
 # (references R, citers C), in the order that breaks leave-one-out ties.
@@ -134,14 +155,21 @@ def _features(part, gamma, candidate):
     return torch.cat(bag, 1), similarity.repeat(1, len(candidate["pools"]))
 
 
-def fit_predict(train, test, y, candidate):
-    """Solve one candidate's convex problem on ``train``; positive-class probability on ``test``."""
+def fit_predict(train, test, y, candidate, svm=False):
+    """Solve one candidate's convex problem on ``train``; positive-class probability on ``test``.
+
+    ``svm``: instead, sklearn's RBF SVC on the candidate's standardised bag
+    features, whose decision function is taken as the logit.
+    """
     gamma = train["gammas"][candidate["metric"]] * candidate["gamma_factor"]
     x_train, instances = _features(train, gamma, candidate)
     x_test, _ = _features(test, gamma, candidate)
     mean = x_train.mean(0)
     std = x_train.std(0).clamp_min(1e-3) if candidate["standardise"] else torch.ones_like(mean)
     x_train, x_test, instances = ((x - mean) / std for x in (x_train, x_test, instances))
+    if svm:
+        machine = SVC(C=SVM_C, gamma="scale").fit(x_train.numpy(), y.numpy())
+        return 1.0 / (1.0 + np.exp(-machine.decision_function(x_test.numpy())))
     weight, bias = solve_head(
         x_train, instances, train["owner"], y, candidate["instance_weight"]
     )
@@ -252,7 +280,18 @@ def citation_knn(h, train, query, y):
     return (votes[:, 1] + 1.0) / (votes.sum(1) + 2.0), best
 
 
-def run_fold(name, index, train, test, inner_repeats, citation=False):
+def _stack_cv_accuracy(out_of_fold, y, seed):
+    """Accuracy of the stacking cross-validated on its own out-of-fold inputs (5 parts)."""
+    right = 0
+    for fit, score in StratifiedKFold(N_INNER_FOLDS, shuffle=True, random_state=seed).split(y, y):
+        proba, _ = _stack({k: p[:, fit] for k, p in out_of_fold.items()}, y[fit],
+                          {k: p[:, score].ravel() for k, p in out_of_fold.items()})
+        repeats = len(proba) // len(score)
+        right += int(((proba > 0.5) == np.tile(y[score], repeats)).sum())
+    return right / (len(y) * next(iter(out_of_fold.values())).shape[0])
+
+
+def run_fold(name, index, train, test, inner_repeats, citation=False, svm=False):
     torch.set_num_threads(1)
     data = load_mil_benchmark(name)
     bags, target = data.data, data.target
@@ -293,6 +332,10 @@ def run_fold(name, index, train, test, inner_repeats, citation=False):
     start = time.process_time()
     test_proba = {k: fit_predict(outer_train, outer_test, y, c) for k, c in CANDIDATES.items()}
     out_of_fold = {k: np.zeros((inner_repeats, len(train))) for k in CANDIDATES}
+    a = next(iter(CANDIDATES))  # D reads A's features
+    if svm:
+        test_proba[SVM] = fit_predict(outer_train, outer_test, y, CANDIDATES[a], svm=True)
+        svm_oof = np.zeros((inner_repeats, len(train)))
     for repeat in range(inner_repeats):
         splitter = StratifiedKFold(N_INNER_FOLDS, shuffle=True, random_state=1000 * index + repeat)
         for inner_train, inner_valid in splitter.split(y_train, y_train):
@@ -304,6 +347,10 @@ def run_fold(name, index, train, test, inner_repeats, citation=False):
                 out_of_fold[k][repeat, inner_valid] = fit_predict(
                     fit_part, valid_part, y[torch.as_tensor(inner_train)], candidate
                 )
+            if svm:
+                svm_oof[repeat, inner_valid] = fit_predict(
+                    fit_part, valid_part, y[torch.as_tensor(inner_train)], CANDIDATES[a],
+                    svm=True)
     inner_accuracy = {k: float(((p > 0.5) == y_train).mean()) for k, p in out_of_fold.items()}
     inner_log_loss = {
         k: float(-np.mean(y_train * np.log(np.clip(p, 1e-6, 1))
@@ -336,12 +383,31 @@ def run_fold(name, index, train, test, inner_repeats, citation=False):
     proba["stacking"] = stacked
     proba["stacking of A and C (no Conveyance term)"] = stacked_without
     extra = {}
+    if svm:
+        linear = dict(out_of_fold)
+        out_of_fold[SVM] = svm_oof
+        proba[SVM] = test_proba[SVM]
+        proba["stacking of A, B, C and D"], extra["weights with D"] = _stack(
+            out_of_fold, y_train, test_proba)
+        extra["inner accuracy"] = {
+            "stacking of A, B, C": _stack_cv_accuracy(linear, y_train, 1000 * index + 99),
+            SVM: float(((svm_oof > 0.5) == y_train).mean()),
+        }
+        use_svm = extra["inner accuracy"][SVM] > extra["inner accuracy"]["stacking of A, B, C"]
+        extra["choice"] = "D" if use_svm else "stacking"
+        proba["stacking of A, B, C, or D by inner CV"] = test_proba[SVM] if use_svm else stacked
+        inner_accuracy[SVM] = extra["inner accuracy"][SVM]
+        inner_log_loss[SVM] = float(-np.mean(
+            y_train * np.log(np.clip(svm_oof, 1e-6, 1))
+            + (1 - y_train) * np.log(np.clip(1 - svm_oof, 1e-6, 1))))
+        pick = max([*CANDIDATES, SVM], key=lambda k: (inner_accuracy[k], -inner_log_loss[k]))
+        proba["inner-CV accuracy selection of A, B, C, D"] = test_proba[pick]
     if citation:
         out_of_fold[CITATION_KNN], test_proba[CITATION_KNN] = k_oof, k_test
         proba[CITATION_KNN] = k_test
-        proba["stacking with K"], extra["weights with K"] = _stack(out_of_fold, y_train,
-                                                                   test_proba)
-        a = next(iter(CANDIDATES))
+        with_k = [*CANDIDATES, CITATION_KNN]  # A, B, C and K
+        proba["stacking with K"], extra["weights with K"] = _stack(
+            {k: out_of_fold[k] for k in with_k}, y_train, {k: test_proba[k] for k in with_k})
         proba["stacking of A and K"], _ = _stack(
             {k: out_of_fold[k] for k in (a, CITATION_KNN)}, y_train,
             {k: test_proba[k] for k in (a, CITATION_KNN)})
@@ -359,6 +425,8 @@ def main(argv=None):
     parser.add_argument("--n-jobs", type=int, default=1)
     parser.add_argument("--citation-knn", action="store_true",
                         help="add citation-kNN as a fourth candidate and its stackings")
+    parser.add_argument("--svm", action="store_true",
+                        help="add the RBF SVM on A's features (D) and its combinations")
     parser.add_argument("--output", default="benchmarks/results/mil_stacking_5x10.json")
     args = parser.parse_args(argv)
     report = run_header(
@@ -366,7 +434,8 @@ def main(argv=None):
             "n_prototypes": N_PROTOTYPES, "weight_decay": WEIGHT_DECAY,
             "lbfgs_max_iter": MAX_ITER, "inner_folds": N_INNER_FOLDS,
             "inner_repeats": args.inner_repeats, "candidates": CANDIDATES,
-            "citation_knn": args.citation_knn,
+            "citation_knn": args.citation_knn, "svm": args.svm,
+            "svm_C": SVM_C if args.svm else None,
             "citation_grid": CITATION_GRID if args.citation_knn else None,
             "repetitions": args.repetitions, "torch": torch.__version__,
         }
@@ -378,12 +447,14 @@ def main(argv=None):
         if how != "stored folds":
             raise SystemExit(f"{name}: no stored folds ({how}); this study needs them.")
         rows = Parallel(n_jobs=args.n_jobs)(
-            delayed(run_fold)(name, i, tr, te, args.inner_repeats, args.citation_knn)
+            delayed(run_fold)(name, i, tr, te, args.inner_repeats, args.citation_knn, args.svm)
             for i, (tr, te) in enumerate(folds)
         )
         rows.sort(key=lambda r: r[1])
         entry = {}
         variants = list(CANDIDATES) + list(COMBINATIONS)
+        if args.svm:
+            variants += [SVM, *SVM_COMBINATIONS]
         if args.citation_knn:
             variants += [CITATION_KNN, *CITATION_COMBINATIONS]
         for variant in variants:
@@ -397,6 +468,12 @@ def main(argv=None):
             }
         entry["selected_per_fold"] = [r[3] for r in rows]
         entry["stacking_weights_per_fold"] = [[round(w, 3) for w in r[4]] for r in rows]
+        if args.svm:
+            entry["stacking_weights_with_d_per_fold"] = [
+                [round(w, 3) for w in r[6]["weights with D"]] for r in rows]
+            entry["choice_per_fold"] = [r[6]["choice"] for r in rows]
+            entry["inner_accuracy_per_fold"] = [
+                {k: round(v, 4) for k, v in r[6]["inner accuracy"].items()} for r in rows]
         if args.citation_knn:
             entry["stacking_weights_with_k_per_fold"] = [
                 [round(w, 3) for w in r[6]["weights with K"]] for r in rows]
