@@ -744,11 +744,26 @@ class PrototypeSVMMIL(PrototypeMIL):
 
     Parameters
     ----------
-    prototypes, n_classes, center, scale, gamma, gamma_scale, kernel, pooling
-        As for :class:`PrototypeMIL`.
+    prototypes : array-like or torch.Tensor of shape (n_prototypes, n_features)
+        Prototype instances, in the raw feature space of the bags.
+    n_classes : int, default=2
+        Number of logits of the bag and instance outputs.
+    center : array-like or torch.Tensor of shape (n_features,) or None, default=None
+        Feature means subtracted before the distances (``None``: zeros).
+    scale : array-like or torch.Tensor of shape (n_features,) or None, default=None
+        Feature scales dividing the centred features (``None``: ones).
+    gamma : float or None, default=None
+        Width of the prototype kernel (``None``: the median heuristic), as
+        for :class:`PrototypeMIL`.
+    gamma_scale : float, default=1.0
+        Factor on ``gamma``.
     learn_gamma : False, default=False
-        The kernel width of the prototypes is fixed: the machines are fitted
+        The width of the prototype kernel is fixed: the machines are fitted
         on features computed once.
+    kernel : {'rbf', 'laplacian'}, default='rbf'
+        The similarity to the prototypes, as for :class:`PrototypeMIL`.
+    pooling : {'max', 'max+mean'}, default='max'
+        The bag features, as for :class:`PrototypeMIL`.
 
     Attributes
     ----------
@@ -824,6 +839,7 @@ class PrototypeSVMMIL(PrototypeMIL):
             Signed dual coefficients; ``n_machines`` is 1 for two classes,
             else ``n_classes``.
         intercept : array-like of shape (n_machines,)
+            The machines' intercepts.
         gamma : float
             Positive width of the RBF kernel on the scaled features.
         """
