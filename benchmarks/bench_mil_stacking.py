@@ -291,8 +291,16 @@ def _stack_cv_accuracy(out_of_fold, y, seed):
     return right / (len(y) * next(iter(out_of_fold.values())).shape[0])
 
 
-def run_fold(name, index, train, test, inner_repeats, citation=False, svm=False):
-    torch.set_num_threads(1)
+def prepare_fold(name, index, train, test):
+    """The outer training and test parts of one fold, as the candidates read them.
+
+    Instances standardised on the training instances, the prototypes (at
+    most ``N_PROTOTYPES`` distinct training instances, drawn under the
+    fold's seed), each part's distances to them (squared Euclidean and L1)
+    and the training part's median-heuristic gammas. ``sources`` holds the
+    training bags (positions in ``train``) whose instances each prototype
+    is, for the inner CV.
+    """
     data = load_mil_benchmark(name)
     bags, target = data.data, data.target
     instances = np.concatenate([bags[i] for i in train]).astype(np.float64)
@@ -327,7 +335,15 @@ def run_fold(name, index, train, test, inner_repeats, citation=False, svm=False)
     outer_train, outer_test = part(train), part(test)
     outer_train["gammas"] = {m: float(1.0 / d.median()) for m, d in
                              outer_train["distances"].items()}
-    y_train = target[train]
+    return {"train": outer_train, "test": outer_test, "sources": sources, "bags": bags,
+            "y_train": target[train], "y_test": target[test]}
+
+
+def run_fold(name, index, train, test, inner_repeats, citation=False, svm=False):
+    torch.set_num_threads(1)
+    fold = prepare_fold(name, index, train, test)
+    outer_train, outer_test, sources = fold["train"], fold["test"], fold["sources"]
+    bags, y_train, y_test = fold["bags"], fold["y_train"], fold["y_test"]
     y = torch.as_tensor(y_train)
     start = time.process_time()
     test_proba = {k: fit_predict(outer_train, outer_test, y, c) for k, c in CANDIDATES.items()}
@@ -412,7 +428,6 @@ def run_fold(name, index, train, test, inner_repeats, citation=False, svm=False)
             {k: out_of_fold[k] for k in (a, CITATION_KNN)}, y_train,
             {k: test_proba[k] for k in (a, CITATION_KNN)})
         extra["citation (R, C)"] = list(k_choice)
-    y_test = target[test]
     accuracy = {k: float(((p > 0.5) == y_test).mean()) for k, p in proba.items()}
     return name, index, accuracy, selected, weights, seconds, extra
 
