@@ -681,7 +681,11 @@ class PrototypeMIL(nn.Module):
             return self._forward_features(bag_features, similarities, padding_mask)
         if similarities is not None:
             raise ValueError("similarities needs bag_features.")
-        d, padding_mask, bag_of, nearest = self._batch_distances(bags, padding_mask, distances)
+        return self._forward_distances(
+            *self._batch_distances(bags, padding_mask, distances))
+
+    def _forward_distances(self, d, padding_mask, bag_of, nearest):
+        """The forward on a batch's distances (see :meth:`_batch_distances`)."""
         valid, n_bags = ~padding_mask, padding_mask.shape[0]
         gamma, bias = self.gamma, self.head.bias
         weight = self.head.weight / self.feature_scale  # W (f / c) = (W / c) f
@@ -735,7 +739,8 @@ class PrototypeSVMMIL(PrototypeMIL):
     ``softmax`` gives ``sigmoid(score)`` to the second class; with more,
     one machine per class (one-vs-rest) gives that class's logit. An
     instance alone is a bag whose features are its own similarities, so
-    the same machines score the instances.
+    the same machines score the instances. :meth:`forward` takes and
+    returns what :meth:`PrototypeMIL.forward` does.
 
     The machines are not trained by gradients: the network has no
     parameters, and :meth:`set_svm` stores what a solver found (as
@@ -890,21 +895,7 @@ class PrototypeSVMMIL(PrototypeMIL):
             instance_logits = GatedAttentionMIL._scatter(flat, ~padding_mask, 0.0)
         return self._scores(bag_features), instance_logits, None, padding_mask
 
-    def forward(
-        self, bags=None, padding_mask=None, distances=None, *, bag_features=None,
-        similarities=None,
-    ):
-        """Bag logits, instance logits, instance shares and the mask of a padded batch.
-
-        Takes and returns what :meth:`PrototypeMIL.forward` does.
-        """
-        if bag_features is not None:
-            if bags is not None or distances is not None:
-                raise ValueError("Pass exactly one of bags, distances and bag_features.")
-            return self._forward_features(bag_features, similarities, padding_mask)
-        if similarities is not None:
-            raise ValueError("similarities needs bag_features.")
-        d, padding_mask, bag_of, nearest = self._batch_distances(bags, padding_mask, distances)
+    def _forward_distances(self, d, padding_mask, bag_of, nearest):
         valid = ~padding_mask
         instance_features = self._instance_features(self.similarities(d))
         bag_features = [torch.exp(-self.gamma * nearest)]
