@@ -897,10 +897,11 @@ class PrototypeSVMMIL(PrototypeMIL):
 
     def _forward_distances(self, d, padding_mask, bag_of, nearest):
         valid = ~padding_mask
-        instance_features = self._instance_features(self.similarities(d))
+        similarities = self.similarities(d)
+        instance_features = self._instance_features(similarities)
         bag_features = [torch.exp(-self.gamma * nearest)]
         if self.pooling == "max+mean":
-            total = torch.zeros_like(nearest).index_add_(0, bag_of, self.similarities(d))
+            total = torch.zeros_like(nearest).index_add_(0, bag_of, similarities)
             bag_features.append(total / valid.sum(1, keepdim=True).to(total.dtype))
         bag_logits = self._scores(torch.cat(bag_features, 1))
         instance_logits = GatedAttentionMIL._scatter(
