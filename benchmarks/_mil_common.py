@@ -6,7 +6,8 @@ import sys
 
 import numpy as np
 
-from skstruct.reproduce import honest_scores
+from skstruct.datasets import load_mil_benchmark
+from skstruct.reproduce import benchmark_folds, honest_scores
 
 
 def honest_accuracy(estimator, data, folds, repetitions, n_jobs):
@@ -21,6 +22,18 @@ def honest_accuracy(estimator, data, folds, repetitions, n_jobs):
     per_rep = np.asarray(scores).reshape(repetitions, -1).mean(1)
     return (scores, 100 * float(np.mean(scores)), 100 * float(np.std(scores)),
             [100 * float(v) for v in per_rep])
+
+
+def stored_folds(name, repetitions):
+    """The stored (train, test) folds of data set ``name``; exits if it has none.
+
+    The development studies compare their rows fold for fold with the
+    estimator's results files, which use the stored folds.
+    """
+    folds, how = benchmark_folds(load_mil_benchmark(name), repetitions=repetitions)
+    if how != "stored folds":
+        raise SystemExit(f"{name}: no stored folds ({how}); this study needs them.")
+    return folds
 
 
 def run_header(**fields):

@@ -50,10 +50,10 @@ import torch
 import torch.nn.functional as F
 from joblib import Parallel, delayed
 
+from _mil_common import stored_folds
 from skstruct.datasets import load_mil_benchmark
 from skstruct.losses import conveyance_loss
 from skstruct.modules import PrototypeMIL
-from skstruct.reproduce import benchmark_folds
 
 DATASETS = ("musk1", "musk2", "elephant", "fox", "tiger")
 N_PROTOTYPES = 1000
@@ -206,9 +206,7 @@ def main(argv=None):
     start = time.perf_counter()
     tasks = []
     for name in args.datasets:
-        folds, how = benchmark_folds(load_mil_benchmark(name), repetitions=args.repetitions)
-        if how != "stored folds":
-            raise SystemExit(f"{name}: no stored folds ({how}); this study needs them.")
+        folds = stored_folds(name, args.repetitions)
         tasks += [(name, i, tr, te) for i, (tr, te) in enumerate(folds)]
     results = Parallel(n_jobs=args.n_jobs)(delayed(run_fold)(*task) for task in tasks)
     names = list(VARIANTS) + list(COMBINATIONS)

@@ -99,12 +99,11 @@ from scipy.spatial.distance import cdist
 from sklearn.model_selection import StratifiedKFold
 from sklearn.svm import SVC
 
-from _mil_common import run_header, write_results
+from _mil_common import run_header, stored_folds, write_results
 from bench_mil_convex import (
     DATASETS, MAX_ITER, N_PROTOTYPES, WEIGHT_DECAY, _nearest, solve_head,
 )
 from skstruct.datasets import load_mil_benchmark
-from skstruct.reproduce import benchmark_folds
 
 N_INNER_FOLDS = 5
 # metric: "sq" (squared Euclidean) or "l1"; pools: bag features per prototype;
@@ -458,9 +457,7 @@ def main(argv=None):
     start = time.perf_counter()
     summary = {}
     for name in args.datasets:
-        folds, how = benchmark_folds(load_mil_benchmark(name), repetitions=args.repetitions)
-        if how != "stored folds":
-            raise SystemExit(f"{name}: no stored folds ({how}); this study needs them.")
+        folds = stored_folds(name, args.repetitions)
         rows = Parallel(n_jobs=args.n_jobs)(
             delayed(run_fold)(name, i, tr, te, args.inner_repeats, args.citation_knn, args.svm)
             for i, (tr, te) in enumerate(folds)

@@ -24,11 +24,9 @@ import torch
 from joblib import Parallel, delayed
 from sklearn.svm import SVC
 
-from _mil_common import run_header, write_results
+from _mil_common import run_header, stored_folds, write_results
 from bench_mil_convex import DATASETS
 from bench_mil_stacking import CANDIDATES, _features, prepare_fold
-from skstruct.datasets import load_mil_benchmark
-from skstruct.reproduce import benchmark_folds
 
 C_GRID = (1.0, 10.0, 100.0)
 GAMMA_FACTORS = (0.5, 1.0, 2.0)
@@ -65,9 +63,7 @@ def main(argv=None):
     start = time.perf_counter()
     summary = {}
     for name in args.datasets:
-        folds, how = benchmark_folds(load_mil_benchmark(name), repetitions=args.repetitions)
-        if how != "stored folds":
-            raise SystemExit(f"{name}: no stored folds ({how}); this study needs them.")
+        folds = stored_folds(name, args.repetitions)
         rows = sorted(Parallel(n_jobs=args.n_jobs)(
             delayed(run_fold)(name, i, tr, te) for i, (tr, te) in enumerate(folds)))
         summary[name] = {
