@@ -552,11 +552,15 @@ class PrototypeMIL(nn.Module):
             d, padding_mask, bag_of, nearest = self._batch_distances(
                 bags, padding_mask, distances
             )
-            features = [torch.exp(-self.gamma * nearest)]
-            if self.pooling == "max+mean":
-                total = torch.zeros_like(nearest).index_add_(0, bag_of, self.similarities(d))
-                features.append(total / (~padding_mask).sum(1, keepdim=True).to(d.dtype))
-            return torch.cat(features, 1)
+            return self._pool(self.similarities(d), padding_mask, bag_of, nearest)
+
+    def _pool(self, similarities, padding_mask, bag_of, nearest):
+        """:meth:`bag_features` from a batch's similarities and nearest distances."""
+        features = [torch.exp(-self.gamma * nearest)]
+        if self.pooling == "max+mean":
+            total = torch.zeros_like(nearest).index_add_(0, bag_of, similarities)
+            features.append(total / (~padding_mask).sum(1, keepdim=True).to(total.dtype))
+        return torch.cat(features, 1)
 
     def similarities(self, distances):
         """``exp(-gamma * distances)``: the instances' similarities to the prototypes.
@@ -898,14 +902,9 @@ class PrototypeSVMMIL(PrototypeMIL):
     def _forward_distances(self, d, padding_mask, bag_of, nearest):
         valid = ~padding_mask
         similarities = self.similarities(d)
-        instance_features = self._instance_features(similarities)
-        bag_features = [torch.exp(-self.gamma * nearest)]
-        if self.pooling == "max+mean":
-            total = torch.zeros_like(nearest).index_add_(0, bag_of, similarities)
-            bag_features.append(total / valid.sum(1, keepdim=True).to(total.dtype))
-        bag_logits = self._scores(torch.cat(bag_features, 1))
+        bag_logits = self._scores(self._pool(similarities, padding_mask, bag_of, nearest))
         instance_logits = GatedAttentionMIL._scatter(
-            self._scores(instance_features), valid, 0.0)
+            self._scores(self._instance_features(similarities)), valid, 0.0)
         attention = None
         if not self.training:
             attention = self._attention(d, nearest, bag_of, valid, bag_logits.dtype)
