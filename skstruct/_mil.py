@@ -567,7 +567,7 @@ def _fit_stacking(log_proba, y, weights):
         return torch.nn.functional.softplus(free).float(), intercept.float()
 
 
-def _stack_or_svm(log_proba, y, weights, seed):
+def _stack_or_svm(log_proba, y, weights, n_splits, seed):
     """The stack of the linear members, or the SVM member alone, by cross-validated accuracy.
 
     ``log_proba`` of shape ``(n_repeats, n_bags, n_members, n_classes)``
@@ -576,8 +576,8 @@ def _stack_or_svm(log_proba, y, weights, seed):
     their sample weights or ``None``. The accuracy of the SVM member is that
     of its out-of-fold predictions. The stack's (:func:`_fit_stacking` on the
     linear members) is cross-validated on the same predictions: a
-    stratified K-fold of the bags (as many folds as the inner CV, seeded by
-    ``seed``) fits the stacking on the out-of-fold rows of some bags and
+    stratified ``n_splits``-fold split of the bags (the inner CV's number
+    of folds, seeded by ``seed``) fits the stacking on the out-of-fold rows of some bags and
     scores it on the others. Both accuracies are sample-weighted means over
     all repeats. The SVM member is chosen only when it is strictly more
     accurate; then its weight is 1, every other weight and the intercept 0.
@@ -598,8 +598,6 @@ def _stack_or_svm(log_proba, y, weights, seed):
         return float((right * sample[bags]).sum())
 
     svm_accuracy = accuracy(log_proba[:, :, svm[0]], np.arange(n_bags)) / total
-    counts = np.bincount(y, minlength=n_classes)
-    n_splits = min(_STACK_INNER_SPLITS, int(counts[counts > 0].min()))
     splitter = StratifiedKFold(n_splits=n_splits, shuffle=True, random_state=seed)
     stack_right = 0.0
     for fit_bags, score_bags in splitter.split(np.zeros(n_bags), y):
@@ -1443,8 +1441,8 @@ subclass, default='auto'
         the stack of the linear members and the SVM member alone. Returns
         the weights, the intercept, the seed of the member fits, the choice
         and the cross-validated accuracies of both. With fewer than two bags
-        in a class, no
-        split is possible and every member gets weight ``1 / n_members``.
+        in a class, no split is possible and every member gets weight ``1 /
+        n_members``.
         """
         n_members, n_classes = len(members), len(self.classes_)
         counts = np.bincount(y, minlength=n_classes)
@@ -1492,7 +1490,8 @@ subclass, default='auto'
                         padding_mask=torch.zeros(len(inner_valid), 1, dtype=torch.bool),
                     )[0]
                 out_of_fold[repeat, inner_valid, m] = torch.log_softmax(logits.double(), -1)
-        stack_weights, intercept, choice, scores = _stack_or_svm(out_of_fold, y, weights, seed)
+        stack_weights, intercept, choice, scores = _stack_or_svm(
+            out_of_fold, y, weights, n_splits, seed)
         return stack_weights, intercept, seed, choice, scores
 
     @staticmethod

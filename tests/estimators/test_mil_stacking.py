@@ -400,14 +400,14 @@ def test_stack_or_svm_picks_the_more_accurate_candidate():
     weak = 0.5 * sign[:, None] + rng.randn(repeats, n, 3)  # right on about two thirds
     members = np.concatenate([weak, good[..., None]], 2)  # A, B, C weak; D good
     weights, intercept, choice, scores = _stack_or_svm(
-        torch.as_tensor(_log_proba(members)), y, None, seed=0)
+        torch.as_tensor(_log_proba(members)), y, None, 5, seed=0)
     assert choice == "svm" and scores["svm"] == 1.0 and scores["stack"] < 0.95
     np.testing.assert_array_equal(weights.numpy(), [0, 0, 0, 1])
     assert torch.all(intercept == 0)
     # D weak, A good: the stack, fitted on all bags, with D's weight 0.
     members = np.concatenate([good[..., None], weak], 2)
     weights, intercept, choice, scores = _stack_or_svm(
-        torch.as_tensor(_log_proba(members)), y, None, seed=0)
+        torch.as_tensor(_log_proba(members)), y, None, 5, seed=0)
     assert choice == "stack" and scores["stack"] > scores["svm"]
     expected = _fit_stacking(torch.as_tensor(_log_proba(members[:, :, :3])), y, None)
     torch.testing.assert_close(weights[:3], expected[0])
@@ -415,10 +415,10 @@ def test_stack_or_svm_picks_the_more_accurate_candidate():
     assert weights[3] == 0
     # A tie goes to the stack; sample weights weigh the accuracies.
     tied = np.concatenate([good[..., None]] * 4, 2)
-    assert _stack_or_svm(torch.as_tensor(_log_proba(tied)), y, None, seed=0)[2] == "stack"
+    assert _stack_or_svm(torch.as_tensor(_log_proba(tied)), y, None, 5, seed=0)[2] == "stack"
     flip = good.copy()
     flip[:, :10] *= -1  # D wrong on the first ten bags
     members = np.concatenate([weak, flip[..., None]], 2)
     w = np.ones(n)
     w[:10] = 0.0  # ... which weigh nothing
-    assert _stack_or_svm(torch.as_tensor(_log_proba(members)), y, w, seed=0)[3]["svm"] == 1.0
+    assert _stack_or_svm(torch.as_tensor(_log_proba(members)), y, w, 5, seed=0)[3]["svm"] == 1.0
