@@ -106,8 +106,18 @@ __all__ = ["HACELoss", "hace_loss"]
 #      every p_j and q_a keeps its relative precision, and the gradient is
 #      bounded as in the eager form: p_j Y_parent(j) = sum_b t_b p_j / q_b
 #      <= sum_b t_b <= 1, since p_j <= q_b for every b containing j.
-# Two passes over the row after the softmax, plus the (B,) loss: no (B, N)
-# intermediate and one (B, C) buffer (the softmax, then the gradient).
+#   5. Without smoothing (eps = 0, the default) only the nodes on the true
+#      path have t_a > 0, so steps 1 and 3 need no tree walk: for each path
+#      node a (one per depth m), q_a is the sum of p_j over the columns j
+#      with col_anc[m, j] == a (the depth-m ancestor of j's parent is a), and
+#      scale (1 - Y_parent(j)) = scale - sum over those a of scale t_a / q_a
+#      [col_anc[m, j] == a]. These are masked passes over contiguous rows
+#      (compare, select, add: they vectorise, where the scatter of 1. and the
+#      gather of 3. run one column at a time), O(C H) per row; the sums are
+#      the same non-negative terms as in 1., in another order.
+# Two passes over the row after the softmax (2 H + 2 light ones without
+# smoothing), plus the (B,) loss: no (B, N) intermediate and one (B, C)
+# buffer (the softmax, then the gradient).
 
 
 def _check_d(d):
@@ -215,6 +225,15 @@ def _build_tables(hierarchy, d, node_logits):
     path_kappa = np.where(valid, kappa_int[path_node], 0.0)
     parent_row = anc[np.arange(n_leaves), np.maximum(leaf_depth - 1, 0)]
     leaf_parent = np.where(leaf_depth > 0, int_index[parent_row], n_int)
+    # each internal node's ancestor-or-self at every depth (-1 below its depth),
+    # and one row of -1 for "above a root leaf" (n_int)
+    int_anc = np.full((n_int + 1, height), -1, dtype=np.int64)
+    int_depth = depths[internal]
+    for a in range(n_int):
+        node = a
+        for m in range(int(int_depth[a]), -1, -1):
+            int_anc[a, m] = node
+            node = int_parent[node]
     if node_logits:  # columns = nodes in preorder
         col_parent = np.where(is_leaf, n_int, int_index)
         col_parent[leaf_node] = leaf_parent
@@ -228,6 +247,10 @@ def _build_tables(hierarchy, d, node_logits):
         "class_col": class_col,
         "int_parent": int_parent,
         "path_node": path_node,
+        # (H, n_cols), the fused kernel's only (not a buffer): the internal
+        # index of the depth-m ancestor-or-self of col_parent[j], -1 where
+        # there is none (a root leaf, or m below the node's depth)
+        "col_anc": int_anc[col_parent].T,
     }
     floats = {
         "class_w": np.concatenate([path_w, path_kappa, w_leaf[:, None]], axis=1),
@@ -255,11 +278,13 @@ def _fused_tables(arrays, levels, n_int):
     """The NumPy tables of :func:`_hace_kernel`: float weights in float64.
 
     ``col_parent`` is stored as uint32 (an unsigned index needs no
-    negative-index wraparound in the compiled loops); ``n_top`` is the number
-    of internal roots (the first internal indices).
+    negative-index wraparound in the compiled loops), ``col_anc`` as int32
+    (compared, never indexed with: 16 lanes to a vector); ``n_top`` is the
+    number of internal roots (the first internal indices).
     """
     tables = {
         "col_parent": np.ascontiguousarray(arrays["col_parent"], dtype=np.uint32),
+        "col_anc": _pad_rows(arrays["col_anc"], 4),
         "int_parent": np.ascontiguousarray(arrays["int_parent"], dtype=np.int64),
         "class_col": np.ascontiguousarray(arrays["class_col"], dtype=np.int64),
         "path_node": np.ascontiguousarray(arrays["path_node"], dtype=np.int64),
@@ -268,6 +293,14 @@ def _fused_tables(arrays, levels, n_int):
     for name in _FLOAT_NAMES:
         tables[name] = np.ascontiguousarray(arrays[name + "64"], dtype=np.float64)
     return tables
+
+
+def _pad_rows(table, multiple):
+    """``table`` as int32 with rows of -1 added up to a multiple of ``multiple`` (at least one)."""
+    n_rows = max(1, -(-table.shape[0] // multiple)) * multiple
+    padded = np.full((n_rows, table.shape[1]), -1, dtype=np.int32)
+    padded[: table.shape[0]] = table
+    return padded
 
 
 def _tables(hierarchy, d, node_logits=False):
@@ -395,7 +428,7 @@ class _HACEFunction(torch.autograd.Function):
 
 @jit
 def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_node, class_w,
-                 w_col, kappa_int, weights, loss):
+                 w_col, kappa_int, col_anc, weights, loss):
     """The fused CPU kernel: per-row loss, and ``p`` overwritten by ``scale * dloss/dz``.
 
     The derivation, and when the kernel declines, are in the comment at the
@@ -409,8 +442,8 @@ def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_no
         The logits (read only when ``eps' > 0``, for the leaves' log p).
     target : ndarray of shape (B,)
         int64 class indices.
-    col_parent, int_parent, n_top, class_col, path_node, class_w, w_col, kappa_int : ndarray
-        The tables of :func:`_fused_tables`.
+    col_parent, int_parent, n_top, class_col, path_node, class_w, w_col, kappa_int, col_anc
+        The tables of :func:`_fused_tables` (ndarrays).
     weights : ndarray of shape (4,)
         float64 ``[c, eps', scale, threshold]``.
     loss : ndarray of shape (B,)
@@ -433,6 +466,76 @@ def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_no
     for b in range(n_rows):
         if target[b] < 0 or target[b] >= n_classes:
             return 1, 0.0
+    if eps_o == 0.0:  # only the true path has weight: see 5. in the comment above
+        # the depths four at a time (col_anc has a multiple of 4 rows, the
+        # padding -1): one pass sums four q_a, one pass applies four deltas
+        n_groups = col_anc.shape[0] // 4
+        path = np.full(4 * n_groups, -2, np.int32)  # the path node per depth; -2: none
+        deltas = np.zeros(4 * n_groups)  # -scale t_a / q_a per depth
+        coef_col = np.empty(n_cols if n_groups > 1 else 0, p.dtype)  # scale (1 - Y)
+        zero = p.dtype.type(0.0)
+        total = 0.0
+        for b in range(n_rows):
+            row = p[b]
+            y = target[b]
+            col_y = class_col[y]
+            p_y = float(row[col_y])
+            if not p_y >= threshold:
+                return 2, 0.0
+            on_path = class_w[y, 2 * height] * np.log(p_y)
+            for m in range(height):
+                path[m] = path_node[y, m] if class_w[y, m] > 0.0 else -2
+            for g in range(n_groups):
+                a0, a1, a2, a3 = path[4 * g], path[4 * g + 1], path[4 * g + 2], path[4 * g + 3]
+                in0, in1 = col_anc[4 * g], col_anc[4 * g + 1]
+                in2, in3 = col_anc[4 * g + 2], col_anc[4 * g + 3]
+                q0 = q1 = q2 = q3 = 0.0
+                for j in range(n_cols):
+                    v = float(row[j])
+                    q0 += v if in0[j] == a0 else 0.0
+                    q1 += v if in1[j] == a1 else 0.0
+                    q2 += v if in2[j] == a2 else 0.0
+                    q3 += v if in3[j] == a3 else 0.0
+                for i, q_a in enumerate((q0, q1, q2, q3)):
+                    m = 4 * g + i
+                    if path[m] >= 0:
+                        if not q_a >= threshold:
+                            return 2, 0.0
+                        w_a = class_w[y, m]
+                        on_path += w_a * np.log(q_a)
+                        deltas[m] = -scale * c * w_a / q_a
+                    else:
+                        deltas[m] = 0.0
+            for g in range(n_groups):
+                a0, a1, a2, a3 = path[4 * g], path[4 * g + 1], path[4 * g + 2], path[4 * g + 3]
+                in0, in1 = col_anc[4 * g], col_anc[4 * g + 1]
+                in2, in3 = col_anc[4 * g + 2], col_anc[4 * g + 3]
+                d0, d1 = p.dtype.type(deltas[4 * g]), p.dtype.type(deltas[4 * g + 1])
+                d2, d3 = p.dtype.type(deltas[4 * g + 2]), p.dtype.type(deltas[4 * g + 3])
+                if n_groups == 1:  # the usual case (height <= 4): no coefficient buffer
+                    k = p.dtype.type(scale)
+                    for j in range(n_cols):
+                        row[j] *= (k + (d0 if in0[j] == a0 else zero)
+                                   + (d1 if in1[j] == a1 else zero)
+                                   + (d2 if in2[j] == a2 else zero)
+                                   + (d3 if in3[j] == a3 else zero))
+                else:
+                    if g == 0:
+                        for j in range(n_cols):
+                            coef_col[j] = scale
+                    for j in range(n_cols):
+                        coef_col[j] += ((d0 if in0[j] == a0 else zero)
+                                        + (d1 if in1[j] == a1 else zero)
+                                        + (d2 if in2[j] == a2 else zero)
+                                        + (d3 if in3[j] == a3 else zero))
+                    if g == n_groups - 1:
+                        for j in range(n_cols):
+                            row[j] *= coef_col[j]
+            row[col_y] -= scale * c * class_w[y, 2 * height]
+            value = -c * on_path
+            loss[b] = value
+            total += value
+        return 0, total
     # four interleaved partial sums per node: consecutive columns (and
     # consecutive internal siblings) with one parent would otherwise wait on
     # each other's read-modify-write of the parent's sum
@@ -531,7 +634,7 @@ def _fused_hace(z, target, meta, c, eps_o, reduction):
     target = target.contiguous()
     tables = (
         f["col_parent"], f["int_parent"], f["n_top"], f["class_col"], f["path_node"],
-        f["class_w"], f["w_col"], f["kappa_int"],
+        f["class_w"], f["w_col"], f["kappa_int"], f["col_anc"],
     )
     threshold = torch.finfo(z.dtype).tiny * 2.0**24  # the eager path's anchor switch
 

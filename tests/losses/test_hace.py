@@ -611,7 +611,7 @@ class TestFusedKernel:
         weights = np.array([1.0 - eps - eps_o, eps_o, scale, threshold])
         tables = (
             f["col_parent"], f["int_parent"], f["n_top"], f["class_col"], f["path_node"],
-            f["class_w"], f["w_col"], f["kappa_int"],
+            f["class_w"], f["w_col"], f["kappa_int"], f["col_anc"],
         )
         return (logits.numpy(), target.numpy(), *tables, weights)
 
