@@ -113,11 +113,14 @@ __all__ = ["HACELoss", "hace_loss"]
 #      scale (1 - Y_parent(j)) = scale - sum over those a of scale t_a / q_a
 #      [col_anc[m, j] == a]. These are masked passes over contiguous rows
 #      (compare, select, add: they vectorise, where the scatter of 1. and the
-#      gather of 3. run one column at a time), O(C H) per row; the sums are
-#      the same non-negative terms as in 1., in another order.
-# Two passes over the row after the softmax (2 H + 2 light ones without
-# smoothing), plus the (B,) loss: no (B, N) intermediate and one (B, C)
-# buffer (the softmax, then the gradient).
+#      gather of 3. run one column at a time), two depths to a pass; the
+#      root of a single tree without root leaves covers every column (a plain
+#      sum, and its term is part of the factor common to all columns).
+#      O(C H) per row; the sums are the same non-negative terms as in 1., in
+#      another order.
+# Two passes over the row after the softmax (about H + 1 without smoothing),
+# plus the (B,) loss: no (B, N) intermediate and one (B, C) buffer (the
+# softmax, then the gradient).
 
 
 def _check_d(d):
@@ -284,7 +287,7 @@ def _fused_tables(arrays, levels, n_int):
     """
     tables = {
         "col_parent": np.ascontiguousarray(arrays["col_parent"], dtype=np.uint32),
-        "col_anc": _pad_rows(arrays["col_anc"], 4),
+        "col_anc": _pad_rows(arrays["col_anc"], 2),
         "int_parent": np.ascontiguousarray(arrays["int_parent"], dtype=np.int64),
         "class_col": np.ascontiguousarray(arrays["class_col"], dtype=np.int64),
         "path_node": np.ascontiguousarray(arrays["path_node"], dtype=np.int64),
@@ -295,10 +298,9 @@ def _fused_tables(arrays, levels, n_int):
     return tables
 
 
-def _pad_rows(table, multiple):
-    """``table`` as int32 with rows of -1 added up to a multiple of ``multiple`` (at least one)."""
-    n_rows = max(1, -(-table.shape[0] // multiple)) * multiple
-    padded = np.full((n_rows, table.shape[1]), -1, dtype=np.int32)
+def _pad_rows(table, n_extra):
+    """``table`` as int32 with ``n_extra`` rows of -1 added at the end."""
+    padded = np.full((table.shape[0] + n_extra, table.shape[1]), -1, dtype=np.int32)
     padded[: table.shape[0]] = table
     return padded
 
@@ -467,12 +469,18 @@ def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_no
         if target[b] < 0 or target[b] >= n_classes:
             return 1, 0.0
     if eps_o == 0.0:  # only the true path has weight: see 5. in the comment above
-        # the depths four at a time (col_anc has a multiple of 4 rows, the
-        # padding -1): one pass sums four q_a, one pass applies four deltas
-        n_groups = col_anc.shape[0] // 4
-        path = np.full(4 * n_groups, -2, np.int32)  # the path node per depth; -2: none
-        deltas = np.zeros(4 * n_groups)  # -scale t_a / q_a per depth
-        coef_col = np.empty(n_cols if n_groups > 1 else 0, p.dtype)  # scale (1 - Y)
+        # One tree without root leaves (col_anc[0] all 0): depth 0 spans every
+        # column, so its q is the row's sum and its term joins the base factor.
+        first = 0
+        if top == 1 and height > 0:
+            first = 1
+            for j in range(n_cols):
+                if col_anc[0, j] != 0:
+                    first = 0
+        path = np.full(height + 2, -2, np.int32)  # the path node per depth; -2: none
+        deltas = np.zeros(height + 2)  # -scale t_a / q_a per depth
+        n_pairs = (height - first + 1) // 2  # the other depths, two to a pass
+        coef_col = np.empty(n_cols if n_pairs > 1 else 0, p.dtype)  # scale (1 - Y)
         zero = p.dtype.type(0.0)
         total = 0.0
         for b in range(n_rows):
@@ -485,52 +493,54 @@ def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_no
             on_path = class_w[y, 2 * height] * np.log(p_y)
             for m in range(height):
                 path[m] = path_node[y, m] if class_w[y, m] > 0.0 else -2
-            for g in range(n_groups):
-                a0, a1, a2, a3 = path[4 * g], path[4 * g + 1], path[4 * g + 2], path[4 * g + 3]
-                in0, in1 = col_anc[4 * g], col_anc[4 * g + 1]
-                in2, in3 = col_anc[4 * g + 2], col_anc[4 * g + 3]
-                q0 = q1 = q2 = q3 = 0.0
+            base = scale
+            if first == 1 and path[0] >= 0:
+                q_a = 0.0
+                for j in range(n_cols):
+                    q_a += float(row[j])
+                if not q_a >= threshold:
+                    return 2, 0.0
+                on_path += class_w[y, 0] * np.log(q_a)
+                base -= scale * c * class_w[y, 0] / q_a
+            for m in range(first, height, 2):
+                a0, a1 = path[m], path[m + 1]
+                in0, in1 = col_anc[m], col_anc[m + 1]  # in0[j] == a0: column j is under a0
+                q0 = q1 = 0.0
                 for j in range(n_cols):
                     v = float(row[j])
                     q0 += v if in0[j] == a0 else 0.0
                     q1 += v if in1[j] == a1 else 0.0
-                    q2 += v if in2[j] == a2 else 0.0
-                    q3 += v if in3[j] == a3 else 0.0
-                for i, q_a in enumerate((q0, q1, q2, q3)):
-                    m = 4 * g + i
-                    if path[m] >= 0:
+                for i, q_a in ((0, q0), (1, q1)):
+                    deltas[m + i] = 0.0
+                    if path[m + i] >= 0:
                         if not q_a >= threshold:
                             return 2, 0.0
-                        w_a = class_w[y, m]
+                        w_a = class_w[y, m + i]
                         on_path += w_a * np.log(q_a)
-                        deltas[m] = -scale * c * w_a / q_a
-                    else:
-                        deltas[m] = 0.0
-            for g in range(n_groups):
-                a0, a1, a2, a3 = path[4 * g], path[4 * g + 1], path[4 * g + 2], path[4 * g + 3]
-                in0, in1 = col_anc[4 * g], col_anc[4 * g + 1]
-                in2, in3 = col_anc[4 * g + 2], col_anc[4 * g + 3]
-                d0, d1 = p.dtype.type(deltas[4 * g]), p.dtype.type(deltas[4 * g + 1])
-                d2, d3 = p.dtype.type(deltas[4 * g + 2]), p.dtype.type(deltas[4 * g + 3])
-                if n_groups == 1:  # the usual case (height <= 4): no coefficient buffer
-                    k = p.dtype.type(scale)
+                        deltas[m + i] = -scale * c * w_a / q_a
+            k = p.dtype.type(base)
+            if n_pairs == 0:
+                for j in range(n_cols):
+                    row[j] *= k
+            for g in range(n_pairs):
+                m = first + 2 * g
+                a0, a1 = path[m], path[m + 1]
+                in0, in1 = col_anc[m], col_anc[m + 1]
+                d0, d1 = p.dtype.type(deltas[m]), p.dtype.type(deltas[m + 1])
+                if n_pairs == 1:  # the usual case (height <= 3): no coefficient buffer
                     for j in range(n_cols):
-                        row[j] *= (k + (d0 if in0[j] == a0 else zero)
-                                   + (d1 if in1[j] == a1 else zero)
-                                   + (d2 if in2[j] == a2 else zero)
-                                   + (d3 if in3[j] == a3 else zero))
-                else:
-                    if g == 0:
-                        for j in range(n_cols):
-                            coef_col[j] = scale
+                        row[j] *= k + (d0 if in0[j] == a0 else zero) + (
+                            d1 if in1[j] == a1 else zero)
+                    continue
+                if g == 0:
                     for j in range(n_cols):
-                        coef_col[j] += ((d0 if in0[j] == a0 else zero)
-                                        + (d1 if in1[j] == a1 else zero)
-                                        + (d2 if in2[j] == a2 else zero)
-                                        + (d3 if in3[j] == a3 else zero))
-                    if g == n_groups - 1:
-                        for j in range(n_cols):
-                            row[j] *= coef_col[j]
+                        coef_col[j] = k
+                for j in range(n_cols):
+                    coef_col[j] += (d0 if in0[j] == a0 else zero) + (
+                        d1 if in1[j] == a1 else zero)
+                if g == n_pairs - 1:
+                    for j in range(n_cols):
+                        row[j] *= coef_col[j]
             row[col_y] -= scale * c * class_w[y, 2 * height]
             value = -c * on_path
             loss[b] = value
@@ -670,14 +680,18 @@ def _hace(logits, target, tensors, meta, d, eps, reduction):
     eps_o = eps / (n - 1) if n > 1 else 0.0
     c = 1.0 - eps - eps_o if n > 1 else 1.0
     target = target.long()
-    with target_range_checked(target, meta["n_leaves"]), torch.autocast(
-        device_type=z.device.type, enabled=False
-    ):
+    with target_range_checked(target, meta["n_leaves"]):
+        # The kernel's torch calls (softmax, dot) stay in float32 under
+        # autocast; the eager path's matrix products would not.
         if fused_available(z):
             loss = _fused_hace(z, target, meta, c, eps_o, reduction)
             if loss is not None:
                 return loss
-        per_sample = _HACEFunction.apply(z, target, c, eps_o, meta, tensors)
+        if torch.is_autocast_enabled(z.device.type):  # the context costs ~8 us a call
+            with torch.autocast(device_type=z.device.type, enabled=False):
+                per_sample = _HACEFunction.apply(z, target, c, eps_o, meta, tensors)
+        else:
+            per_sample = _HACEFunction.apply(z, target, c, eps_o, meta, tensors)
     return reduce_loss(per_sample, reduction)
 
 

@@ -295,6 +295,20 @@ def test_function_and_module_agree():
         torch.testing.assert_close(got_grad, expected_grad)
 
 
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_autocast_computes_in_float32(eps):
+    """Under CPU autocast (bfloat16) the loss is the float32 one, on both paths."""
+    rng = np.random.RandomState(7)
+    h = HIERARCHIES["balanced"]()
+    logits, target = random_batch(h, rng, n_samples=40, dtype=torch.float32)
+    expected, expected_grad = value_and_grad(hace_loss, logits, target, hierarchy=h, eps=eps)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        got, got_grad = value_and_grad(hace_loss, logits, target, hierarchy=h, eps=eps)
+    assert got.dtype == torch.float32 and got_grad.dtype == torch.float32
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(got_grad, expected_grad)
+
+
 def test_reductions():
     """Check 'none', 'mean', 'sum' and an empty batch."""
     rng = np.random.RandomState(7)
