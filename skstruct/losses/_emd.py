@@ -423,10 +423,13 @@ def _emd2_ground_kernel(p, z, target, cost, ce_weight, scale, tiny, loss):
             value += w * ce
         loss[b] = value
         total += value
-        base = w - 2.0 * emd
+        # scale v (2 v c + w - 2 L), in the logits' precision (a float32 pass
+        # vectorises twice as wide as a float64 one; the sums above stay float64)
+        twice = row.dtype.type(2.0 * scale)
+        shift = row.dtype.type(scale * (w - 2.0 * emd))
         for i in range(n_classes):
             v = row[i]
-            row[i] = scale * v * (2.0 * v * c[i] + base)
+            row[i] = v * (twice * v * c[i] + shift)
         row[t] = scale * (p_t * (2.0 * p_t * c[t] - 2.0 * emd) - w * s_o)
     return 0, total
 
