@@ -95,6 +95,19 @@ def _pseudo_positive_cells(z, lse, t, n_pseudo):
 # n / 2 cells. The heap's final minimum (A, I) then decides any cell in one
 # comparison: kept iff key >= (A, I). The gradients are written already
 # multiplied by ``scale`` (1 / B for 'mean'), as FusedLoss expects.
+#
+# Prefilter. A heap of m cells among n costs about m log(n / m) sift-downs
+# of log m steps, most of the selection's time when m << n. So when
+# n >= 16 m, a first heap takes the top ``rank`` keys of a sample (every
+# stride-th column, about 8 cells sampled per kept one, and rank = 2 m /
+# stride + 16), whose smallest key tau is below the m-th largest key with
+# overwhelming probability; the heap then sees only the cells with key >=
+# tau - margin, found by blocks of 64 columns with a vectorised count (a
+# block without one is skipped) as sign z_j >= tau - margin + sign LSE. margin = 2^-20 (|tau| +
+# |LSE|) covers the roundings of the two forms, so these cells include every
+# cell whose key reaches tau, and if they hold m cells at least (else every cell is offered again)
+# they hold the top m: the heap's final minimum is the same as without the
+# prefilter, whatever the sample.
 
 
 # Cody-Waite split of log(2) (the high part has 21 trailing zero bits, so
@@ -102,6 +115,13 @@ def _pseudo_positive_cells(z, lse, t, n_pseudo):
 _LN2_HI = 6.93147180369123816490e-01
 _LN2_LO = 1.90821492927058770002e-10
 _LOG2E = 1.4426950408889634
+
+
+# The prefilter of the heap: when it keeps at most one cell in
+# _PREFILTER_MIN_RATIO, from a sample of about _SAMPLE_STRIDE cells per kept one
+# (one column in _SAMPLE_STRIDE at least).
+_PREFILTER_MIN_RATIO = 16
+_SAMPLE_STRIDE = 8
 
 
 @jit
@@ -144,7 +164,6 @@ def _average_k_kernel(
     n_cells = n_rows * (n_classes - 1)
     top = n_pseudo <= n_cells - n_pseudo
     size = n_pseudo if top else n_cells - n_pseudo
-    filled = 0
     for b in range(n_rows):
         row = z[b]
         t = target[b]
@@ -186,43 +205,102 @@ def _average_k_kernel(
             for k in range(n_classes):
                 out[k] = out[k] * coef
             out[t] = out[t] - scale
-        if size == 0:
-            continue
-        lse_d = lse[b]  # rounded to the logits' dtype, as the eager LSE
-        for k in range(n_classes):
-            if k == t:
-                continue
-            score = row[k] - lse_d
-            key = score if top else -score
-            cell = b * n_classes + k
-            idx = -cell if top else cell
-            if filled < size:  # fill: sift up
-                position = filled
-                filled += 1
-                while position > 0:
-                    parent = (position - 1) // 2
-                    if keys[parent] < key or (keys[parent] == key and index[parent] < idx):
-                        break
-                    keys[position], index[position] = keys[parent], index[parent]
-                    position = parent
-                keys[position], index[position] = key, idx
-            elif key > keys[0] or (key == keys[0] and idx > index[0]):
-                position = 0  # replace the minimum: sift down
-                while True:
-                    child = 2 * position + 1
-                    if child >= size:
-                        break
-                    other = child + 1
-                    if other < size and (
-                        keys[other] < keys[child]
-                        or (keys[other] == keys[child] and index[other] < index[child])
-                    ):
-                        child = other
-                    if keys[child] > key or (keys[child] == key and index[child] > idx):
-                        break
-                    keys[position], index[position] = keys[child], index[child]
-                    position = child
-                keys[position], index[position] = key, idx
+    # The selection (see the comments above): phase 0 the sample's heap, phase
+    # 1 the heap of the cells with key >= tau - margin (every cell when tau is
+    # -inf), again with tau = -inf if those were fewer than ``size``.
+    cells = np.empty(n_classes, np.int64)  # one row's cells to offer
+    sign = z.dtype.type(1.0 if top else -1.0)  # key = sign * score
+    tau = -math.inf
+    stride = max(_SAMPLE_STRIDE, n_cells // (_SAMPLE_STRIDE * max(size, 1)))
+    rank = (2 * size) // stride + 16
+    prefilter = size > 0 and n_cells >= _PREFILTER_MIN_RATIO * size
+    sample_keys = np.empty(rank if prefilter else 0, keys.dtype)
+    sample_index = np.empty(rank if prefilter else 0, np.int64)
+    phase = 0 if prefilter else 1
+    filled = 0
+    while size > 0:
+        heap_keys = sample_keys if phase == 0 else keys
+        heap_index = sample_index if phase == 0 else index
+        heap_size = rank if phase == 0 else size
+        filled = 0
+        for b in range(n_rows):
+            row = z[b]
+            t = target[b]
+            lse_d = lse[b]  # rounded to the logits' dtype, as the eager LSE
+            n_list = 0
+            if phase == 0:
+                for k in range(b % stride, n_classes, stride):
+                    cells[n_list] = k
+                    n_list += 0 if k == t else 1
+            elif tau == -math.inf:
+                for k in range(n_classes):
+                    cells[n_list] = k
+                    n_list += 0 if k == t else 1
+            else:
+                # key >= bar as sign * z_j >= bar + sign * LSE, in the logits'
+                # dtype (their roundings are far below the margin)
+                bar = tau - (abs(tau) + abs(float(lse_d))) * 2.0**-20
+                bar_z = z.dtype.type(bar + float(sign) * float(lse_d))
+                for start in range(0, n_classes, 64):
+                    stop = min(start + 64, n_classes)
+                    if stop - start == 64:  # count first (vectorised): most blocks have none
+                        block = row[start:stop]
+                        hits = 0
+                        for k in range(64):
+                            hits += 1 if sign * block[k] >= bar_z else 0
+                        if hits == 0:
+                            continue
+                    for k in range(start, stop):
+                        if sign * row[k] >= bar_z and k != t:
+                            cells[n_list] = k
+                            n_list += 1
+            for i in range(n_list):
+                k = cells[i]
+                score = row[k] - lse_d
+                key = score if top else -score
+                cell = b * n_classes + k
+                idx = -cell if top else cell
+                if filled < heap_size:  # fill: sift up
+                    position = filled
+                    filled += 1
+                    while position > 0:
+                        parent = (position - 1) // 2
+                        if heap_keys[parent] < key or (
+                            heap_keys[parent] == key and heap_index[parent] < idx
+                        ):
+                            break
+                        heap_keys[position] = heap_keys[parent]
+                        heap_index[position] = heap_index[parent]
+                        position = parent
+                    heap_keys[position], heap_index[position] = key, idx
+                elif key > heap_keys[0] or (key == heap_keys[0] and idx > heap_index[0]):
+                    position = 0  # replace the minimum: sift down
+                    while True:
+                        child = 2 * position + 1
+                        if child >= heap_size:
+                            break
+                        other = child + 1
+                        if other < heap_size and (
+                            heap_keys[other] < heap_keys[child]
+                            or (heap_keys[other] == heap_keys[child]
+                                and heap_index[other] < heap_index[child])
+                        ):
+                            child = other
+                        if heap_keys[child] > key or (
+                            heap_keys[child] == key and heap_index[child] > idx
+                        ):
+                            break
+                        heap_keys[position] = heap_keys[child]
+                        heap_index[position] = heap_index[child]
+                        position = child
+                    heap_keys[position], heap_index[position] = key, idx
+        if phase == 0:
+            tau = float(sample_keys[0]) if filled == rank else -math.inf
+            phase = 1
+        elif filled < size and tau != -math.inf:
+            tau = -math.inf  # the sample's tau was too high: offer every cell
+        else:
+            break
     # The heap's minimum decides every cell; with no heap no key reaches +inf.
     kept_key = np.float64(keys[0]) if size > 0 else math.inf
     kept_index = index[0] if size > 0 else 0

@@ -252,6 +252,41 @@ class TestFusedKernel:
         z, f, target = _random_heads(21, 64, 300, dtype=dtype)
         self._compare(z, f, target, k=4.2, alpha=2.0, reduction="mean")
 
+    @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+    @pytest.mark.parametrize("k", [1.1, 1.9])
+    def test_prefiltered_heap_equals_eager(self, dtype, k):
+        """Few pseudo-positives among many cells (n >= 16 m): the sampled prefilter runs."""
+        from skstruct.losses import _average_k
+
+        z, f, target = _random_heads(30, 96, 200, dtype=dtype)
+        n_pseudo = _average_k._n_pseudo_positives(k, 96)
+        assert 96 * 199 >= _average_k._PREFILTER_MIN_RATIO * n_pseudo
+        self._compare(z, f, target, k=k, reduction="mean")
+        # integer logits: many cells tie with the sample's smallest kept key
+        g = torch.Generator().manual_seed(6)
+        z_int = torch.randint(4, (96, 200), generator=g).to(dtype)
+        self._compare(z_int, f, target, k=k, reduction="sum")
+
+    def test_prefilter_falls_back_when_the_sample_misleads(self):
+        """Sampled cells far above the rest: fewer than m cells reach tau, every cell is offered."""
+        from skstruct.losses import _average_k
+
+        n_samples, n_classes, k = 128, 64, 1.8
+        n_pseudo = _average_k._n_pseudo_positives(k, n_samples)  # 102
+        n_cells = n_samples * (n_classes - 1)
+        stride = max(_average_k._SAMPLE_STRIDE,
+                     n_cells // (_average_k._SAMPLE_STRIDE * n_pseudo))
+        rank = (2 * n_pseudo) // stride + 16
+        assert n_cells >= _average_k._PREFILTER_MIN_RATIO * n_pseudo and rank < n_pseudo
+        g = torch.Generator().manual_seed(7)
+        z = torch.rand(n_samples, n_classes, generator=g, dtype=torch.float64)
+        target = torch.zeros(n_samples, dtype=torch.int64)  # column 0: never sampled first
+        rows = torch.arange(n_samples)
+        rows = rows[rows % stride != 0][:rank]  # rank rows; their sampled column b % stride
+        z[rows, rows % stride] = 10.0  # is far above every other cell
+        f = torch.randn(n_samples, n_classes, generator=g, dtype=torch.float64)
+        self._compare(z, f, target, k=k, reduction="sum")
+
     @pytest.mark.parametrize("k", [1.5, 2.0, 3.5])
     def test_ties_go_to_the_first_cells(self, k):
         """Integer logits (many equal scores) choose the same cells on both paths."""
