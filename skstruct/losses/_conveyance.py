@@ -9,7 +9,7 @@ from torch import nn
 
 from ..utils.validation import check_positive_scalar
 from ._cache import cached_prepare
-from ._numba import fused_available, fused_loss, jit, kernel_softmax
+from ._numba import fused_available, fused_loss, jit, kernel_exp
 from ._reduction import (
     check_logits_target,
     check_reduction,
@@ -311,10 +311,12 @@ class _ConveyanceProbFunction(torch.autograd.Function):
 
 
 @jit
-def _conveyance_kernel(p, target, in_s, alpha, beta, scale, threshold, loss):
+def _conveyance_kernel(p, inverse, target, in_s, alpha, beta, scale, threshold, loss):
     """The fused CPU kernel: per-row loss, and ``p`` overwritten by ``scale * dloss/dz``.
 
-    ``p`` (B, C) is the softmax, ``in_s[t]`` (C,) the boolean row S(t) (its
+    ``p`` (B, C) times ``inverse`` (B,) is the softmax (``kernel_exp``: ``p``
+    may hold ``exp(z - max z)``, normalised here on the fly), ``in_s[t]``
+    (C,) the boolean row S(t) (its
     diagonal set), ``loss`` (B,) the output. The arithmetic is
     :class:`_ConveyanceProbFunction`'s (its docstring derives it), in float64
     per row: ``s_s`` and ``s_n`` are direct sums over S - {t} and N (one
@@ -331,20 +333,23 @@ def _conveyance_kernel(p, target, in_s, alpha, beta, scale, threshold, loss):
         if t < 0 or t >= n_classes:
             return 1, 0.0
     for b in range(n_rows):
-        if not p[b, target[b]] >= threshold:
+        if not p[b, target[b]] * inverse[b] >= threshold:
             return 2, 0.0
     total = 0.0
     for b in range(n_rows):
         row = p[b]
         t = target[b]
         member = in_s[t]
+        inv = inverse[b]
         s_s = 0.0
         s_n = 0.0
         for k in range(n_classes):
             value = row[k]
             s_s += value if member[k] and k != t else 0.0
             s_n += 0.0 if member[k] else value
-        p_t = float(row[t])
+        s_s *= inv
+        s_n *= inv
+        p_t = float(row[t]) * inv
         u = s_s + s_n
         p_s = p_t + s_s
         x = alpha * u / p_t + beta * s_n / p_s
@@ -357,6 +362,8 @@ def _conveyance_kernel(p, target, in_s, alpha, beta, scale, threshold, loss):
         aw = a * w
         coef_s = aw - rw
         coef_n = (a + b_) * w
+        coef_s *= inv  # the row holds p / inv
+        coef_n *= inv
         for k in range(n_classes):
             row[k] *= coef_s if member[k] else coef_n
         row[t] = -(aw * u + rw * p_t)
@@ -372,10 +379,11 @@ def _fused_conveyance(z, target, plausible, alpha, beta, reduction):
     threshold = _P_T_THRESHOLD[z.dtype]
 
     def run(z, scale):
-        p = kernel_softmax(z)
+        p, inverse = kernel_exp(z)
         loss = torch.empty(z.shape[0], dtype=z.dtype)
         status, total = _conveyance_kernel(
-            p.numpy(), target.numpy(), in_s.numpy(), alpha, beta, scale, threshold, loss.numpy()
+            p.numpy(), inverse, target.numpy(), in_s.numpy(), alpha, beta, scale, threshold,
+            loss.numpy(),
         )
         if status == 1:
             raise IndexError("target out of range")  # target_range_checked: a ValueError

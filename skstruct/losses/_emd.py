@@ -7,7 +7,7 @@ from torch import nn
 from ..utils.validation import check_positive_scalar
 from ._cache import cached_prepare
 from ._conveyance import _upcast
-from ._numba import fused_available, fused_loss, jit, kernel_softmax
+from ._numba import fused_available, fused_loss, jit, kernel_exp
 from ._reduction import (
     check_logits_target,
     check_reduction,
@@ -184,9 +184,10 @@ class _EMD2GroundFunction(torch.autograd.Function):
 
 # --- Fused CPU kernels (numba; see _numba.py) ---
 #
-# Both kernels take the softmax ``p`` (B, C) (``kernel_softmax``: torch's
-# vectorised exp) and overwrite it, row by row, with ``scale * dloss_b /
-# dz_b``; all sums run in float64.
+# Both kernels take ``p`` (B, C) and ``inverse`` (B,) from ``kernel_exp``
+# (``p * inverse`` the softmax: torch's, or ``exp(z - max z)`` by numba's
+# vectorised polynomial with 1 / its sum) and overwrite ``p``, row by row,
+# with ``scale * dloss_b / dz_b``; all sums run in float64.
 #
 # EMD2. In rank order (q_k the probability of rank k, r the target's rank),
 # ``S_o = sum_{k != r} q_k`` is summed directly (never ``1 - q_r``) and
@@ -224,13 +225,16 @@ class _EMD2GroundFunction(torch.autograd.Function):
 
 
 @jit
-def _emd2_kernel(p, z, target, order, rank, ce_weight, scale, tiny, loss):
+def _emd2_kernel(p, inverse, z, target, order, rank, ce_weight, scale, tiny, loss):
     """The fused EMD2 kernel: per-row loss, and ``p`` overwritten by ``scale * dloss/dz``.
 
     Parameters
     ----------
     p : ndarray of shape (n_samples, n_classes)
-        The softmax of ``z``, float32 or float64; overwritten by the gradient.
+        The softmax of ``z`` divided by ``inverse`` (``kernel_exp``), float32
+        or float64; overwritten by the gradient.
+    inverse : ndarray of shape (n_samples,)
+        float64: ``p[b] * inverse[b]`` is the softmax of row b.
     z : ndarray of shape (n_samples, n_classes)
         The logits (read only for a target probability below ``tiny``).
     target : ndarray of shape (n_samples,)
@@ -260,7 +264,7 @@ def _emd2_kernel(p, z, target, order, rank, ce_weight, scale, tiny, loss):
         if t < 0 or t >= n_classes:
             return 1, 0.0
     for b in range(n_rows):
-        if p[b, target[b]] != p[b, target[b]]:
+        if not p[b, target[b]] * inverse[b] == p[b, target[b]] * inverse[b]:  # NaN
             return 2, 0.0
     w = ce_weight
     # The rows in the order of their target's rank: the four rows of a group
@@ -273,6 +277,7 @@ def _emd2_kernel(p, z, target, order, rank, ce_weight, scale, tiny, loss):
     x = np.empty((4, n_classes))  # X_k of four rows, at the column of rank k
     rows = np.empty(4, np.int64)
     others = np.empty(4)  # S_o
+    invs = np.empty(4)  # p = row * inverse, folded into every read
     total = 0.0
     for start in range(0, n_rows, 4):
         for i in range(4):  # past the last row: repeat it (computed, not written)
@@ -282,12 +287,14 @@ def _emd2_kernel(p, z, target, order, rank, ce_weight, scale, tiny, loss):
             row = p[b]
             s_o = 0.0
             for c in range(n_classes):
-                s_o += row[c] if c != t else 0.0
-            others[i] = s_o
+                s_o += float(row[c]) if c != t else 0.0
+            invs[i] = inverse[b]
+            others[i] = s_o * invs[i]
         row0, row1, row2, row3 = p[rows[0]], p[rows[1]], p[rows[2]], p[rows[3]]
         r0, r1 = target_ranks[rows[0]], target_ranks[rows[1]]
         r2, r3 = target_ranks[rows[2]], target_ranks[rows[3]]
         m0, m1, m2, m3 = -others[0], -others[1], -others[2], -others[3]
+        v0, v1, v2, v3 = invs[0], invs[1], invs[2], invs[3]
         x0, x1, x2, x3 = x[0], x[1], x[2], x[3]
         c0 = c1 = c2 = c3 = 0.0  # P_k
         a0 = a1 = a2 = a3 = 0.0  # X_k
@@ -296,10 +303,10 @@ def _emd2_kernel(p, z, target, order, rank, ce_weight, scale, tiny, loss):
         for stop in (r0, r1, r2, r3, n_classes):  # r0 <= r1 <= r2 <= r3
             for j in range(k, stop):  # no target rank in [k, stop)
                 col = order[j] if ranked else j
-                c0 += float(row0[col])
-                c1 += float(row1[col])
-                c2 += float(row2[col])
-                c3 += float(row3[col])
+                c0 += float(row0[col]) * v0
+                c1 += float(row1[col]) * v1
+                c2 += float(row2[col]) * v2
+                c3 += float(row3[col]) * v3
                 x0[col] = a0
                 x1[col] = a1
                 x2[col] = a2
@@ -315,10 +322,10 @@ def _emd2_kernel(p, z, target, order, rank, ce_weight, scale, tiny, loss):
             k = max(k, stop)
             if k == stop and k < n_classes:  # the rank of a target: q'_r = -S_o there
                 col = order[k] if ranked else k
-                c0 += m0 if k == r0 else float(row0[col])
-                c1 += m1 if k == r1 else float(row1[col])
-                c2 += m2 if k == r2 else float(row2[col])
-                c3 += m3 if k == r3 else float(row3[col])
+                c0 += m0 if k == r0 else float(row0[col]) * v0
+                c1 += m1 if k == r1 else float(row1[col]) * v1
+                c2 += m2 if k == r2 else float(row2[col]) * v2
+                c3 += m3 if k == r3 else float(row3[col]) * v3
                 x0[col] = a0
                 x1[col] = a1
                 x2[col] = a2
@@ -340,7 +347,8 @@ def _emd2_kernel(p, z, target, order, rank, ce_weight, scale, tiny, loss):
             t = target[b]
             emd = emds[i]
             s_o = others[i]
-            q_r = float(row[t])
+            inv = invs[i]
+            q_r = float(row[t]) * inv
             value = emd
             if w > 0:
                 if q_r >= tiny:
@@ -350,25 +358,29 @@ def _emd2_kernel(p, z, target, order, rank, ce_weight, scale, tiny, loss):
                     for c in range(n_classes):
                         if row[c] > row[m]:
                             m = c
-                    ce = (float(z[b, m]) - float(z[b, t])) - np.log(float(row[m]))
+                    ce = (float(z[b, m]) - float(z[b, t])) - np.log(float(row[m]) * inv)
                 value += w * ce
             loss[b] = value
             total += value
             base = 2.0 * (xs[t] - emd) + w  # xs[t] = X_r
+            factor = scale * inv  # the row holds p / inv
             for c in range(n_classes):
-                row[c] = scale * row[c] * (base - 2.0 * xs[c])
+                row[c] = factor * row[c] * (base - 2.0 * xs[c])
             row[t] = -scale * (2.0 * emd * q_r + w * s_o)
     return 0, total
 
 
 @jit
-def _emd2_ground_kernel(p, z, target, cost, ce_weight, scale, tiny, loss):
+def _emd2_ground_kernel(p, inverse, z, target, cost, ce_weight, scale, tiny, loss):
     """The fused EMD2-ground kernel: per-row loss, ``p`` overwritten by ``scale * dloss/dz``.
 
     Parameters
     ----------
     p : ndarray of shape (n_samples, n_classes)
-        The softmax of ``z``, float32 or float64; overwritten by the gradient.
+        The softmax of ``z`` divided by ``inverse`` (``kernel_exp``), float32
+        or float64; overwritten by the gradient.
+    inverse : ndarray of shape (n_samples,)
+        float64: ``p[b] * inverse[b]`` is the softmax of row b.
     z : ndarray of shape (n_samples, n_classes)
         The logits (read only for a target probability below ``tiny``).
     target : ndarray of shape (n_samples,)
@@ -395,7 +407,7 @@ def _emd2_ground_kernel(p, z, target, cost, ce_weight, scale, tiny, loss):
         if t < 0 or t >= n_classes:
             return 1, 0.0
     for b in range(n_rows):
-        if p[b, target[b]] != p[b, target[b]]:
+        if not p[b, target[b]] * inverse[b] == p[b, target[b]] * inverse[b]:  # NaN
             return 2, 0.0
     w = ce_weight
     total = 0.0
@@ -403,13 +415,16 @@ def _emd2_ground_kernel(p, z, target, cost, ce_weight, scale, tiny, loss):
         row = p[b]
         t = target[b]
         c = cost[t]
+        inv = inverse[b]
         emd = 0.0
         s_o = 0.0
         for i in range(n_classes):
             v = float(row[i])
             emd += v * v * c[i]
             s_o += v if i != t else 0.0
-        p_t = float(row[t])
+        emd *= inv * inv  # the row holds p / inv
+        s_o *= inv
+        p_t = float(row[t]) * inv
         value = emd
         if w > 0:
             if p_t >= tiny:
@@ -419,14 +434,14 @@ def _emd2_ground_kernel(p, z, target, cost, ce_weight, scale, tiny, loss):
                 for k in range(n_classes):
                     if row[k] > row[m]:
                         m = k
-                ce = (float(z[b, m]) - float(z[b, t])) - np.log(float(row[m]))
+                ce = (float(z[b, m]) - float(z[b, t])) - np.log(float(row[m]) * inv)
             value += w * ce
         loss[b] = value
         total += value
-        # scale v (2 v c + w - 2 L), in the logits' precision (a float32 pass
-        # vectorises twice as wide as a float64 one; the sums above stay float64)
-        twice = row.dtype.type(2.0 * scale)
-        shift = row.dtype.type(scale * (w - 2.0 * emd))
+        # scale p (2 p c + w - 2 L) with p = v inv, in the logits' precision (a
+        # float32 pass vectorises twice as wide; the sums above stay float64)
+        twice = row.dtype.type(2.0 * scale * inv * inv)
+        shift = row.dtype.type(scale * inv * (w - 2.0 * emd))
         for i in range(n_classes):
             v = row[i]
             row[i] = v * (twice * v * c[i] + shift)
@@ -445,10 +460,10 @@ def _fused_emd2(z, target, rank, order, ce_weight, reduction):
     tiny = torch.finfo(z.dtype).tiny
 
     def run(z, scale):
-        p = kernel_softmax(z)
+        p, inverse = kernel_exp(z)
         loss = torch.empty(z.shape[0], dtype=z.dtype)
         status, total = _emd2_kernel(
-            p.numpy(), z.numpy(), target.numpy(), order.numpy(), rank.numpy(),
+            p.numpy(), inverse, z.numpy(), target.numpy(), order.numpy(), rank.numpy(),
             ce_weight, scale, tiny, loss.numpy(),
         )
         if status == 1:
@@ -466,10 +481,10 @@ def _fused_emd2_ground(z, target, cost, ce_weight, reduction):
     tiny = torch.finfo(z.dtype).tiny
 
     def run(z, scale):
-        p = kernel_softmax(z)
+        p, inverse = kernel_exp(z)
         loss = torch.empty(z.shape[0], dtype=z.dtype)
         status, total = _emd2_ground_kernel(
-            p.numpy(), z.numpy(), target.numpy(), cost.numpy(), ce_weight, scale, tiny,
+            p.numpy(), inverse, z.numpy(), target.numpy(), cost.numpy(), ce_weight, scale, tiny,
             loss.numpy(),
         )
         if status == 1:

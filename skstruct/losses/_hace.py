@@ -8,7 +8,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ..structures import Hierarchy
-from ._numba import fused_available, fused_loss, jit, kernel_softmax
+from ._numba import fused_available, fused_loss, jit, kernel_exp
 from ._reduction import (
     check_logits_target,
     check_reduction,
@@ -77,8 +77,10 @@ __all__ = ["HACELoss", "hace_loss"]
 # and every formula above holds with "leaves" read as "columns": the gradient
 # of the column of internal node a reads x at a itself instead of at a parent.
 #
-# Fused CPU kernel (numba, see _numba.py). After torch's softmax p, one
-# compiled loop per row, sums in float64:
+# Fused CPU kernel (numba, see _numba.py). After the softmax (``kernel_exp``:
+# p = e / sum, with e = exp(z - max z) and the division folded into the
+# passes below for float32 batches of many cells), one compiled loop per
+# row, sums in float64:
 #   1. q: one pass over the columns adds p_j to its parent's sum (four
 #      interleaved partial sums per node, so that neighbouring columns with
 #      one parent do not wait on each other), then the internal nodes,
@@ -429,8 +431,8 @@ class _HACEFunction(torch.autograd.Function):
 
 
 @jit
-def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_node, class_w,
-                 w_col, kappa_int, col_anc, weights, loss):
+def _hace_kernel(p, inverse, z, target, col_parent, int_parent, n_top, class_col, path_node,
+                 class_w, w_col, kappa_int, col_anc, weights, loss):
     """The fused CPU kernel: per-row loss, and ``p`` overwritten by ``scale * dloss/dz``.
 
     The derivation, and when the kernel declines, are in the comment at the
@@ -439,7 +441,10 @@ def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_no
     Parameters
     ----------
     p : ndarray of shape (B, n_cols)
-        The softmax of ``z``, overwritten by the gradient.
+        The softmax of ``z`` divided by ``inverse`` (``kernel_exp``),
+        overwritten by the gradient.
+    inverse : ndarray of shape (B,)
+        float64: ``p[b] * inverse[b]`` is the softmax of row b.
     z : ndarray of shape (B, n_cols)
         The logits (read only when ``eps' > 0``, for the leaves' log p).
     target : ndarray of shape (B,)
@@ -485,9 +490,10 @@ def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_no
         total = 0.0
         for b in range(n_rows):
             row = p[b]
+            inv = inverse[b]
             y = target[b]
             col_y = class_col[y]
-            p_y = float(row[col_y])
+            p_y = float(row[col_y]) * inv
             if not p_y >= threshold:
                 return 2, 0.0
             on_path = class_w[y, 2 * height] * np.log(p_y)
@@ -498,6 +504,7 @@ def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_no
                 q_a = 0.0
                 for j in range(n_cols):
                     q_a += float(row[j])
+                q_a *= inv
                 if not q_a >= threshold:
                     return 2, 0.0
                 on_path += class_w[y, 0] * np.log(q_a)
@@ -510,7 +517,7 @@ def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_no
                     v = float(row[j])
                     q0 += v if in0[j] == a0 else 0.0
                     q1 += v if in1[j] == a1 else 0.0
-                for i, q_a in ((0, q0), (1, q1)):
+                for i, q_a in ((0, q0 * inv), (1, q1 * inv)):
                     deltas[m + i] = 0.0
                     if path[m + i] >= 0:
                         if not q_a >= threshold:
@@ -518,7 +525,7 @@ def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_no
                         w_a = class_w[y, m + i]
                         on_path += w_a * np.log(q_a)
                         deltas[m + i] = -scale * c * w_a / q_a
-            k = p.dtype.type(base)
+            k = p.dtype.type(base * inv)  # the row holds p / inv
             if n_pairs == 0:
                 for j in range(n_cols):
                     row[j] *= k
@@ -526,7 +533,7 @@ def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_no
                 m = first + 2 * g
                 a0, a1 = path[m], path[m + 1]
                 in0, in1 = col_anc[m], col_anc[m + 1]
-                d0, d1 = p.dtype.type(deltas[m]), p.dtype.type(deltas[m + 1])
+                d0, d1 = p.dtype.type(deltas[m] * inv), p.dtype.type(deltas[m + 1] * inv)
                 if n_pairs == 1:  # the usual case (height <= 3): no coefficient buffer
                     for j in range(n_cols):
                         row[j] *= k + (d0 if in0[j] == a0 else zero) + (
@@ -558,6 +565,9 @@ def _hace_kernel(p, z, target, col_parent, int_parent, n_top, class_col, path_no
         w_sum += w_col[j]
     total = 0.0
     for b in range(n_rows):
+        inv = inverse[b]
+        for j in range(n_cols):
+            p[b, j] *= inv
         y = target[b]
         col_y = class_col[y]
         p_y = float(p[b, col_y])
@@ -649,11 +659,11 @@ def _fused_hace(z, target, meta, c, eps_o, reduction):
     threshold = torch.finfo(z.dtype).tiny * 2.0**24  # the eager path's anchor switch
 
     def run(z, scale):
-        p = kernel_softmax(z)
+        p, inverse = kernel_exp(z)
         loss = torch.empty(z.shape[0], dtype=z.dtype)
         weights = np.array([c, eps_o, scale, threshold])
         status, total = _hace_kernel(
-            p.numpy(), z.numpy(), target.numpy(), *tables, weights, loss.numpy()
+            p.numpy(), inverse, z.numpy(), target.numpy(), *tables, weights, loss.numpy()
         )
         if status == 1:
             raise IndexError("target out of range")  # target_range_checked: a ValueError

@@ -477,16 +477,23 @@ def test_compiled_kernels_equal_their_python_source(loss_path, use_rank):
     for kernel, extra in calls:
         outputs = []
         for version in (kernel, kernel.py_func):
-            p = torch.softmax(logits, 1)
-            loss = torch.empty(7, dtype=torch.float64)
-            status, total = version(
-                p.numpy(), logits.numpy(), target.numpy(), *extra(p), 0.4, 0.5, tiny, loss.numpy()
-            )
-            assert status == 0
-            outputs.append((loss, total, p))
-        torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=1e-13, atol=0)
-        assert outputs[0][1] == pytest.approx(outputs[1][1], rel=1e-13)
-        torch.testing.assert_close(outputs[0][2], outputs[1][2], rtol=1e-12, atol=1e-15)
+            for unnormalised in (False, True):  # softmax, or exp(z - max) and 1 / sum
+                p = torch.softmax(logits, 1)
+                inverse = np.ones(7)
+                if unnormalised:
+                    p = torch.exp(logits - logits.amax(1, keepdim=True))
+                    inverse = 1.0 / p.sum(1).numpy()
+                loss = torch.empty(7, dtype=torch.float64)
+                status, total = version(
+                    p.numpy(), inverse, logits.numpy(), target.numpy(), *extra(p), 0.4, 0.5,
+                    tiny, loss.numpy(),
+                )
+                assert status == 0
+                outputs.append((loss, total, p))
+        for other in outputs[1:]:
+            torch.testing.assert_close(outputs[0][0], other[0], rtol=1e-13, atol=0)
+            assert outputs[0][1] == pytest.approx(other[1], rel=1e-13)
+            torch.testing.assert_close(outputs[0][2], other[2], rtol=1e-12, atol=1e-15)
 
 
 @pytest.mark.parametrize("use_rank", [False, True])
@@ -509,7 +516,8 @@ def test_kernels_decline_without_writing(loss_path, use_rank):
             p = torch.softmax(z, 1)
             before = p.clone()
             loss = torch.empty(9, dtype=torch.float64)
-            got, _ = kernel(p.numpy(), z.numpy(), t.numpy(), *extra, 0.4, 1.0, 1e-300, loss.numpy())
+            got, _ = kernel(p.numpy(), np.ones(9), z.numpy(), t.numpy(), *extra, 0.4, 1.0, 1e-300,
+                            loss.numpy())
             assert got == status
             torch.testing.assert_close(p, before, rtol=0, atol=0, equal_nan=True)
 

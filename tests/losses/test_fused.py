@@ -6,10 +6,13 @@ gradient buffer, a second backward, the reductions, when a kernel is used
 or declined, and the kernel's error statuses.
 """
 
+import contextlib
+import math
 import os
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
@@ -116,15 +119,104 @@ def test_no_grad_and_logits_without_grad(n_samples):
     assert not value.requires_grad
 
 
-@pytest.mark.parametrize("shape", [(1, 1), (3, 2), (64, 10), (40, 15), (20, 16)])
-def test_kernel_softmax(shape):
+def _kernel_softmax(z):
+    e, inverse = _numba.kernel_exp(z)
+    return e * torch.from_numpy(inverse).to(e.dtype)[:, None]
+
+
+@pytest.mark.parametrize(
+    "shape", [(1, 1), (3, 2), (64, 10), (40, 15), (20, 16), (64, 600), (40, 1000)]
+)
+def test_kernel_exp_is_the_softmax(shape):
     z = torch.randn(*shape, dtype=torch.float64) * 30
-    torch.testing.assert_close(_numba.kernel_softmax(z), torch.softmax(z, 1))
+    torch.testing.assert_close(_kernel_softmax(z), torch.softmax(z, 1))
     torch.testing.assert_close(
-        _numba.kernel_softmax(z.float()), torch.softmax(z.float(), 1), rtol=1e-6, atol=1e-7
+        _kernel_softmax(z.float()), torch.softmax(z.float(), 1), rtol=2e-6, atol=1e-7
     )
     t = z.T  # a non-contiguous input
-    torch.testing.assert_close(_numba.kernel_softmax(t), torch.softmax(t, 1))
+    torch.testing.assert_close(_kernel_softmax(t), torch.softmax(t, 1))
+
+
+def test_kernel_exp_float32_polynomial():
+    """The float32 rows (numba's polynomial exp): accuracy, -inf, NaN and inf rows."""
+    g = torch.Generator().manual_seed(3)
+    z = torch.randn(64, 700, generator=g) * 20
+    z[1, :5] = -math.inf
+    z[2, 3] = -100.0 + z[2].max()  # below the polynomial's floor: 0
+    z[3, 7] = math.nan
+    z[4, 8] = math.inf
+    e, inverse = _numba.kernel_exp(z)
+    assert not np.all(inverse == 1.0)  # the unnormalised kernel path
+    p = e.double() * torch.from_numpy(inverse)[:, None]
+    expected = torch.softmax(z.double(), 1)
+    rows = [0, 1, 2] + list(range(5, 64))
+    # as close as torch's own float32 softmax (rounding of e and of the sum),
+    # relative in the normal float32 range; below it (exp flushed to 0 under
+    # -87) an absolute error below exp(-87) = 1.6e-38
+    normal = expected[rows] > 1e-37
+    ours = ((p[rows] - expected[rows]).abs() / expected[rows])[normal].max()
+    theirs = torch.softmax(z, 1).double()[rows]
+    theirs = ((theirs - expected[rows]).abs() / expected[rows])[normal].max()
+    assert ours <= 2 * theirs and ours < 5e-6, (ours, theirs)
+    assert (p[rows] - expected[rows]).abs()[~normal].max() < 1.7e-38
+    assert torch.equal(e[1, :5], torch.zeros(5)) and e[2, 3] == 0.0
+    assert torch.isnan(p[3]).all() and torch.isnan(p[4]).all()
+    assert torch.isnan(expected[3]).all() and torch.isnan(expected[4]).all()
+
+
+def _fanout_hierarchy(n_classes, fanout=6):
+    from skstruct.structures import Hierarchy
+
+    parents = {f"c{i:03d}": f"g{i // fanout}" for i in range(n_classes)}
+    parents.update({f"g{i}": "root" for i in range(-(-n_classes // fanout))})
+    return Hierarchy(parents)
+
+
+@pytest.mark.parametrize("name", ["conveyance", "hace", "hace_eps", "emd2", "emd2_ground"])
+def test_float32_batches_of_many_cells_take_the_polynomial_exp(name):
+    """B C >= 32,768 in float32: kernel_exp's unnormalised rows, folded into each kernel."""
+    from skstruct import losses
+
+    n_samples, n_classes = 700, 60
+    assert n_samples * n_classes >= _numba._KERNEL_EXP_MIN_CELLS
+    generator = torch.Generator().manual_seed(8)
+    logits = torch.randn(n_samples, n_classes, generator=generator) * 4
+    target = torch.randint(0, n_classes, (n_samples,), generator=generator)
+    distance = torch.rand(n_classes, n_classes, generator=generator)
+    criteria = {
+        "conveyance": losses.ConveyanceLoss(torch.rand(n_classes, n_classes) < 0.1),
+        "hace": losses.HACELoss(_fanout_hierarchy(n_classes)),
+        "hace_eps": losses.HACELoss(_fanout_hierarchy(n_classes), eps=0.1),
+        "emd2": losses.EMD2Loss(rank=torch.randperm(n_classes, generator=generator),
+                                ce_weight=0.5),
+        "emd2_ground": losses.EMD2GroundLoss((distance + distance.T) / 2, ce_weight=0.5),
+    }
+    criterion = criteria[name]
+    calls = []
+    real = _numba._exp_rows_f32
+
+    def counted(*args):
+        calls.append(args[0].shape)
+        return real(*args)
+
+    results = []
+    for eager in (False, True):
+        z = logits.clone().requires_grad_()
+        _numba._exp_rows_f32 = counted
+        try:
+            with eager_only() if eager else contextlib.nullcontext():
+                loss = criterion(z, target)
+        finally:
+            _numba._exp_rows_f32 = real
+        loss.backward()
+        results.append((loss.detach(), z.grad))
+    assert calls == [(n_samples, n_classes)]  # the fused run took the polynomial rows
+    torch.testing.assert_close(results[0][0], results[1][0], rtol=2e-5, atol=1e-6)
+    # float32 gradients: EMD2's cancel (2 X_r - 2 X_j - 2 L + w, terms of order
+    # C), where both paths are off by about 1e-5 of the largest entry
+    scale = float(results[1][1].abs().max())
+    torch.testing.assert_close(results[0][1], results[1][1], rtol=2e-5, atol=5e-5 * scale)
+
 
 def test_underflowing_target_probability_takes_the_log_space_path():
     logits, target, plausible = _problem()
@@ -161,13 +253,14 @@ def test_kernel_declines_without_writing():
     loss = torch.empty(p.shape[0])
     in_s = _conveyance._prepare(plausible)[0].T.contiguous()
     target[0] = 99
+    ones = np.ones(p.shape[0])
     status, _ = _conveyance._conveyance_kernel(
-        p.numpy(), target.numpy(), in_s.numpy(), 0.1, 10.0, 1.0, 1e-19, loss.numpy()
+        p.numpy(), ones, target.numpy(), in_s.numpy(), 0.1, 10.0, 1.0, 1e-19, loss.numpy()
     )
     assert status == 1 and torch.equal(p, before)
     target[0] = 0
     status, _ = _conveyance._conveyance_kernel(
-        p.numpy(), target.numpy(), in_s.numpy(), 0.1, 10.0, 1.0, 2.0, loss.numpy()
+        p.numpy(), ones, target.numpy(), in_s.numpy(), 0.1, 10.0, 1.0, 2.0, loss.numpy()
     )
     assert status == 2 and torch.equal(p, before)
 
@@ -178,16 +271,23 @@ def test_compiled_kernel_equals_its_python_source():
     in_s = _conveyance._prepare(plausible)[0].T.contiguous()
     outputs = []
     for kernel in (_conveyance._conveyance_kernel, _conveyance._conveyance_kernel.py_func):
-        p = torch.softmax(logits, 1)
-        loss = torch.empty(5, dtype=torch.float64)
-        status, total = kernel(
-            p.numpy(), target.numpy(), in_s.numpy(), 0.3, 2.0, 0.5, 1e-150, loss.numpy()
-        )
-        assert status == 0
-        outputs.append((loss, total, p))
-    torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=1e-13, atol=0)
-    assert outputs[0][1] == pytest.approx(outputs[1][1], rel=1e-13)
-    torch.testing.assert_close(outputs[0][2], outputs[1][2], rtol=1e-12, atol=1e-15)
+        for unnormalised in (False, True):  # softmax and ones, or exp(z - max) and 1 / sum
+            p = torch.softmax(logits, 1)
+            inverse = np.ones(5)
+            if unnormalised:
+                p = torch.exp(logits - logits.amax(1, keepdim=True))
+                inverse = 1.0 / p.sum(1).numpy()
+            loss = torch.empty(5, dtype=torch.float64)
+            status, total = kernel(
+                p.numpy(), inverse, target.numpy(), in_s.numpy(), 0.3, 2.0, 0.5, 1e-150,
+                loss.numpy(),
+            )
+            assert status == 0
+            outputs.append((loss, total, p))
+    for other in outputs[1:]:
+        torch.testing.assert_close(outputs[0][0], other[0], rtol=1e-13, atol=0)
+        assert outputs[0][1] == pytest.approx(other[1], rel=1e-13)
+        torch.testing.assert_close(outputs[0][2], other[2], rtol=1e-12, atol=1e-15)
 
 
 class _Mode(TorchDispatchMode):

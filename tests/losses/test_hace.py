@@ -637,11 +637,13 @@ class TestFusedKernel:
         loss = torch.empty(p.shape[0], dtype=p.dtype)
         z, t, *rest = self._kernel_args(h, logits, target)
         t[3] = h.n_classes
-        status, total = _hace._hace_kernel(p.numpy(), z, t, *rest, loss.numpy())
+        status, total = _hace._hace_kernel(p.numpy(), np.ones(len(t)), z, t, *rest,
+                                           loss.numpy())
         assert (status, total) == (1, 0.0) and torch.equal(p, before)
         t[3] = 0
         z, t, *rest = self._kernel_args(h, logits, target, threshold=2.0)
-        status, total = _hace._hace_kernel(p.numpy(), z, t, *rest, loss.numpy())
+        status, total = _hace._hace_kernel(p.numpy(), np.ones(len(t)), z, t, *rest,
+                                           loss.numpy())
         assert (status, total) == (2, 0.0)
 
     @pytest.mark.parametrize("eps", [0.0, 0.1])
@@ -651,15 +653,23 @@ class TestFusedKernel:
         logits, target = random_batch(h, np.random.RandomState(27), n_samples=5)
         outputs = []
         for kernel in (_hace._hace_kernel, _hace._hace_kernel.py_func):
-            p = torch.softmax(logits, 1)
-            loss = torch.empty(5, dtype=torch.float64)
-            status, total = kernel(p.numpy(), *self._kernel_args(h, logits, target, eps=eps),
-                                   loss.numpy())
-            assert status == 0
-            outputs.append((loss, total, p))
-        torch.testing.assert_close(outputs[0][0], outputs[1][0], rtol=1e-13, atol=0)
-        assert outputs[0][1] == pytest.approx(outputs[1][1], rel=1e-13)
-        torch.testing.assert_close(outputs[0][2], outputs[1][2], rtol=1e-12, atol=1e-15)
+            for unnormalised in (False, True):  # softmax, or exp(z - max) and 1 / sum
+                p = torch.softmax(logits, 1)
+                inverse = np.ones(5)
+                if unnormalised:
+                    p = torch.exp(logits - logits.amax(1, keepdim=True))
+                    inverse = 1.0 / p.sum(1).numpy()
+                loss = torch.empty(5, dtype=torch.float64)
+                status, total = kernel(
+                    p.numpy(), inverse, *self._kernel_args(h, logits, target, eps=eps),
+                    loss.numpy(),
+                )
+                assert status == 0
+                outputs.append((loss, total, p))
+        for other in outputs[1:]:
+            torch.testing.assert_close(outputs[0][0], other[0], rtol=1e-13, atol=0)
+            assert outputs[0][1] == pytest.approx(other[1], rel=1e-13)
+            torch.testing.assert_close(outputs[0][2], other[2], rtol=1e-12, atol=1e-15)
         # and the kernel's gradient is the eager one (scale 0.5, reduction='sum')
         with eager_only():
             _, expected_grad = value_and_grad(hace_loss, logits, target, hierarchy=h, d=0.6,
