@@ -316,12 +316,11 @@ def _conveyance_kernel(p, inverse, target, in_s, alpha, beta, scale, threshold, 
 
     ``p`` (B, C) times ``inverse`` (B,) is the softmax (``kernel_exp``: ``p``
     may hold ``exp(z - max z)``, normalised here on the fly), ``in_s[t]``
-    (C,) the boolean row S(t) (its
-    diagonal set), ``loss`` (B,) the output. The arithmetic is
-    :class:`_ConveyanceProbFunction`'s (its docstring derives it), in float64
-    per row: ``s_s`` and ``s_n`` are direct sums over S - {t} and N (one
-    pass, no subtraction), then one pass writes ``coef_n p_k`` on N,
-    ``coef_s p_k`` on S - {t} and ``grad_t`` at t. Returns ``(status,
+    (C,) the boolean row S(t) (its diagonal set), ``loss`` (B,) the output.
+    The arithmetic is :class:`_ConveyanceProbFunction`'s (its docstring
+    derives it), in float64 per row: ``s_s`` and ``s_n`` are direct sums over
+    S - {t} and N (one pass, no subtraction), then one pass writes ``coef_n
+    p_k`` on N, ``coef_s p_k`` on S - {t} and ``grad_t`` at t. Returns ``(status,
     total)``: ``total`` the sum of the losses, ``status`` 0, or, before
     anything is written, 1 when a target is outside ``[0, C)`` and 2 when
     some p_t is below ``threshold`` or NaN (the caller then takes the

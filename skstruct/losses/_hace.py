@@ -566,8 +566,9 @@ def _hace_kernel(p, inverse, z, target, col_parent, int_parent, n_top, class_col
     total = 0.0
     for b in range(n_rows):
         inv = inverse[b]
-        for j in range(n_cols):
-            p[b, j] *= inv
+        if inv != 1.0:  # normalised here (1.0: the softmax already)
+            for j in range(n_cols):
+                p[b, j] *= inv
         y = target[b]
         col_y = class_col[y]
         p_y = float(p[b, col_y])

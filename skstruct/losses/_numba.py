@@ -24,9 +24,10 @@ against the float64 formula).
   that only watches real tensors may set ``allows_fused_kernels``), no
   torch.func wrapper, and not inside :func:`eager_only`.
 * :func:`kernel_exp` gives the kernels their softmax: ``e`` and ``inverse``
-  with ``softmax(z) = e * inverse[:, None]``; for float32 batches of many
-  cells ``e = exp(z - max z)`` by a vectorised polynomial (faster than
-  torch's softmax, and the kernels fold ``inverse`` into their own passes).
+  with ``softmax(z) = e * inverse[:, None]``; for float32 rows of 500
+  classes or more in batches of 32,768 cells or more ``e = exp(z - max z)``
+  by a vectorised polynomial (faster than torch's softmax there, and the
+  kernels fold ``inverse`` into their own passes).
 * :func:`fused_loss` runs a kernel and builds the autograd node. The kernel
   writes d loss_b / d z into a fresh (B, C) buffer (``e``, updated in
   place; for ``reduction='mean'`` already divided by B). Up to
@@ -208,8 +209,9 @@ def _exp_rows_f32(z, high, e, inverse):
     built in the exponent bits, branch-free so that the row loop vectorises
     (about 0.3 ns a logit, where torch's softmax takes 0.6 to 1 ns for its
     three passes at C = 100 to 1,000). A row whose maximum is NaN or infinite
-    gets NaN (as from torch's softmax: every ``x`` is NaN there, or -inf and
-    one NaN, so ``e`` is 0 and ``inverse`` inf); a ``-inf`` logit gets 0.
+    gets NaN, as from torch's softmax (every ``x`` is then NaN, or -inf and
+    one NaN: ``e`` is 0 and ``inverse`` is set to NaN); a ``-inf`` logit
+    gets 0.
     """
     n_rows, n_classes = z.shape
     c0, c1, c2, c3, c4, c5 = _EXPF_POLY
@@ -248,10 +250,11 @@ def kernel_exp(z):
     ``e`` is a fresh (B, C) tensor of the logits' dtype (the kernels overwrite
     it with their gradient), ``inverse`` a float64 ndarray (B,). Unnormalised
     (``exp(z - max z)``, ``inverse = 1 / sum``) from :func:`_exp_rows_f32` for
-    float32 batches of long rows and many cells (the kernels fold ``inverse`` into their
-    own passes: no normalising pass); otherwise the softmax itself (numba's
-    scalar loop for few classes and cells, else torch's) with ``inverse``
-    all ones.
+    float32 rows of ``_KERNEL_EXP_MIN_CLASSES`` classes or more in batches of
+    ``_KERNEL_EXP_MIN_CELLS`` cells or more (the kernels fold ``inverse``
+    into their own passes: no normalising pass); otherwise the softmax itself
+    (numba's scalar loop for few classes and cells, else torch's) with
+    ``inverse`` all ones (a shared array: read it, never write it).
     """
     n_rows, n_classes = z.shape
     if n_classes <= _KERNEL_SOFTMAX_MAX_CLASSES and n_rows * n_classes <= _KERNEL_SOFTMAX_MAX_CELLS:
