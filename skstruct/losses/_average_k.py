@@ -119,11 +119,12 @@ def _pseudo_positive_cells(z, lse, t, n_pseudo):
 # stride + 16), whose smallest key tau is below the m-th largest key with
 # overwhelming probability; the heap then sees only the cells with key >=
 # tau - margin, found by blocks of 64 columns with a vectorised count (a
-# block without one is skipped) as sign z_j >= tau - margin + sign LSE. margin = 2^-20 (|tau| +
-# |LSE|) covers the roundings of the two forms, so these cells include every
-# cell whose key reaches tau, and if they hold m cells at least (else every cell is offered again)
-# they hold the top m: the heap's final minimum is the same as without the
-# prefilter, whatever the sample.
+# block without one is skipped), tested as sign z_j >= tau - margin + sign
+# LSE. The margin, 2^-20 (|tau| + |LSE|), covers the roundings of the two
+# forms, so these cells include every cell whose key reaches tau; when they
+# are m cells or more they hold the top m, and the heap's final minimum is
+# the one without the prefilter, whatever the sample (else every cell is
+# offered again).
 
 
 # Cody-Waite split of log(2) (the high part has 21 trailing zero bits, so
@@ -242,7 +243,7 @@ def _average_k_kernel(
         for b in range(n_rows):
             row = z[b]
             t = target[b]
-            lse_d = lse[b]  # rounded to the logits' dtype, as the eager LSE
+            lse_d = lse[b]  # rounded to the logits' dtype, as the eager ranking's LSE
             n_list = 0
             if phase == 0:
                 for k in range(b % stride, n_classes, stride):
