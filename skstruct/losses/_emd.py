@@ -273,7 +273,17 @@ def _emd2_kernel(p, inverse, z, target, order, rank, ce_weight, scale, tiny, los
     target_ranks = np.empty(n_rows, np.int64)
     for b in range(n_rows):
         target_ranks[b] = rank[target[b]] if ranked else target[b]
-    by_rank = np.argsort(target_ranks)
+    # a counting sort (ranks are in [0, C)): stable, O(B + C)
+    starts = np.zeros(n_classes + 1, np.int64)
+    for b in range(n_rows):
+        starts[target_ranks[b] + 1] += 1
+    for k in range(n_classes):
+        starts[k + 1] += starts[k]
+    by_rank = np.empty(n_rows, np.int64)
+    for b in range(n_rows):
+        r = target_ranks[b]
+        by_rank[starts[r]] = b
+        starts[r] += 1
     x = np.empty((4, n_classes))  # X_k of four rows, at the column of rank k
     rows = np.empty(4, np.int64)
     others = np.empty(4)  # S_o
