@@ -30,7 +30,11 @@ from skstruct.losses import (
     emd2_loss,
     hace_loss,
 )
-from skstruct.losses._average_k import _n_pseudo_positives, _pseudo_positive_cells
+from skstruct.losses._average_k import (
+    _n_pseudo_positives,
+    _pseudo_positive_cells,
+    _ranking_lse,
+)
 from skstruct.losses._reduction import softmax_lse
 from skstruct.structures import ClassGraph, Hierarchy, Ordinal
 
@@ -153,8 +157,8 @@ def _average_k_selection(z, target, k, dtype):
     mask = torch.zeros(n * c, dtype=torch.bool)
     if m > 0:
         zd = z.to(dtype)
-        _, lse = softmax_lse(zd)
-        mask[_pseudo_positive_cells(zd, lse, target[:, None], m)] = True
+        _, lse = softmax_lse(zd)  # ranked as the loss ranks them
+        mask[_pseudo_positive_cells(zd, _ranking_lse(zd, lse), target[:, None], m)] = True
     return mask.reshape(n, c)
 
 

@@ -343,8 +343,13 @@ class _HACEFunction(torch.autograd.Function):
         height = (t["class_w" + bits].shape[1] - 1) // 2
         # fast path: every anchor is the row's top logit m (A = m, S = X)
         A = z.amax(dim=1, keepdim=True)
+        top = A  # the row's top logit m, kept if the anchors change below
         e = (z - A).exp_()
-        log_norm = A[:, 0] + e.sum(dim=1).log()  # logsumexp(z)
+        # log E, E = sum exp(z - m) >= 1, so that logsumexp(z) = m + log E. Every
+        # log-probability below is formed from z - m and log E, never from
+        # logsumexp(z) itself: at |z| ~ 1e4 in float32, z_y - logsumexp(z)
+        # loses ~5e-4 to the rounding of logsumexp (an ulp of 1e4).
+        log_sum = e.sum(dim=1).log()
         S = e.new_zeros((e.shape[0], n_int + 1))
         S.index_add_(1, t["col_parent"], e)
         int_parent = t["int_parent"]
@@ -352,14 +357,14 @@ class _HACEFunction(torch.autograd.Function):
             S.index_add_(1, int_parent[start:stop], S[:, start:stop].clone())
 
         col_y = t["class_col"].index_select(0, target)  # raises if out of range
-        logp_y = z.gather(1, col_y[:, None])[:, 0] - log_norm
+        logp_y = (z.gather(1, col_y[:, None])[:, 0] - top[:, 0]) - log_sum
         w = t["class_w" + bits].index_select(0, target)  # (B, 2H + 1)
         node = t["path_node"].index_select(0, target) if n_int else None
         if n_int:
             needed = S[:, :n_int] if eps_o > 0 else S.gather(1, node)
             if bool((needed < torch.finfo(dtype).tiny * 2**24).any()):
                 A, S, e = _subtree_max_sums(z, t, meta)  # exact anchors
-        log_q = S.log().add_(A).sub_(log_norm[:, None])  # log q_a
+        log_q = S.log().add_(A - top).sub_(log_sum[:, None])  # log q_a
 
         loss = w[:, -1] * logp_y
         log_q_path = None
@@ -372,19 +377,21 @@ class _HACEFunction(torch.autograd.Function):
             # sum_l w_l log p_l over the leaf columns only: with node logits
             # an internal column has w = 0, and its logit may be -inf (0 * -inf
             # would be NaN; the fused kernel skips those columns too)
-            leaf_z = z.masked_fill(w_col == 0, 0.0) if meta["node_logits"] else z
-            loss -= eps_o * (leaf_z @ w_col - log_norm * w_col.sum())
+            shifted = z - top  # log p_l = (z_l - m) - log E
+            if meta["node_logits"]:
+                shifted = shifted.masked_fill_(w_col == 0, 0.0)
+            loss -= eps_o * (shifted @ w_col - log_sum * w_col.sum())
             if n_int:
                 loss -= eps_o * (log_q[:, :n_int] @ t["kappa_int" + bits])
         # the constant tables ride on ctx (they never require grad)
         ctx.c, ctx.eps_o, ctx.meta, ctx.height, ctx.bits, ctx.t = c, eps_o, meta, height, bits, t
-        ctx.save_for_backward(z, e, A, S, log_norm, col_y, logp_y, w, node, log_q_path)
+        ctx.save_for_backward(z, e, A, S, top, log_sum, col_y, logp_y, w, node, log_q_path)
         return loss
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_output):
-        z, e, A, S, log_norm, col_y, logp_y, w, node, log_q_path = ctx.saved_tensors
+        z, e, A, S, top, log_sum, col_y, logp_y, w, node, log_q_path = ctx.saved_tensors
         c, eps_o, meta, height, bits, t = ctx.c, ctx.eps_o, ctx.meta, ctx.height, ctx.bits, ctx.t
         n_int, col_parent, int_parent = meta["n_int"], t["col_parent"], t["int_parent"]
         uniform = A.shape[1] == 1  # the fast path: every anchor is the row max
@@ -411,10 +418,11 @@ class _HACEFunction(torch.autograd.Function):
                     y[:, start:stop].addcmul_(shift, y[:, parent])
         # column n_int (the root leaves) keeps y = 0
         if uniform:  # p_j = e_j / E, so dz_j = e_j (1 / E - y_parent(j))
-            y.neg_().add_((A[:, 0] - log_norm).exp_()[:, None]).mul_(g[:, None])
+            y.neg_().add_(torch.exp(-log_sum)[:, None]).mul_(g[:, None])  # 1 / E
             grad = y.index_select(1, col_parent).mul_(e)
         else:
-            grad = (z - log_norm[:, None]).exp_().sub_(y.index_select(1, col_parent).mul_(e))
+            p = (z - top).sub_(log_sum[:, None]).exp_()
+            grad = p.sub_(y.index_select(1, col_parent).mul_(e))
             grad.mul_(g[:, None])
         if eps_o > 0:
             grad.addr_(g, t["w_col" + bits], alpha=-eps_o)

@@ -280,6 +280,25 @@ def test_large_gap_exact_while_no_underflow():
     torch.testing.assert_close(grad, ref_grad, rtol=1e-7, atol=1e-8)
 
 
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+@pytest.mark.parametrize("node_logits", [False, True])
+def test_float32_logits_near_1e4_keep_their_log_probabilities(eps, node_logits):
+    """Found by benchmarks/fuzz_stress.py: at |z| ~ 1e4 in float32, z_y - logsumexp(z)
+    lost ~5e-4 to the rounding of logsumexp (an ulp of 1e4): log 2 read 0.69346."""
+    h = HIERARCHIES["forest"]()
+    rng = np.random.RandomState(12)
+    n_cols = h.n_nodes if node_logits else h.n_classes
+    logits = torch.tensor(rng.choice([-9984.0, -9983.5, 9984.0], size=(8, n_cols)))
+    logits[:2] = -9984.0  # uniform rows: log p = -log(n_cols)
+    target = torch.tensor(rng.randint(0, h.n_classes, 8))
+    kwargs = dict(hierarchy=h, eps=eps, node_logits=node_logits)
+    loss, grad = value_and_grad(hace_loss, logits.float(), target, reduction="none", **kwargs)
+    ref_loss, ref_grad = value_and_grad(hace_loss_reference, logits, target, **kwargs)
+    torch.testing.assert_close(loss.double(), ref_loss, rtol=1e-6, atol=1e-5)
+    # the gradient's float32 cancellation (p_j against sum_b t_b p_j / q_b)
+    torch.testing.assert_close(grad.double(), ref_grad, rtol=1e-4, atol=5e-5)
+
+
 def test_function_and_module_agree():
     """Check that HACELoss gives hace_loss, for every reduction."""
     rng = np.random.RandomState(6)
