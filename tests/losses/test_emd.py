@@ -8,6 +8,8 @@ import torch.nn.functional as F
 from skstruct.losses import EMD2GroundLoss, EMD2Loss, emd2_ground_loss, emd2_loss
 from tests._reference import emd2_ground_loss_reference, emd2_loss_reference
 
+from ._kernel_forms import assert_kernel_forms_agree
+
 # Their small batches take torch's dot node, their large ones (a few hundred
 # rows) the FusedLoss Function below the old limit (conftest.py).
 pytestmark = pytest.mark.usefixtures("small_dot_limit")
@@ -475,25 +477,13 @@ def test_compiled_kernels_equal_their_python_source(loss_path, use_rank):
         (module._emd2_ground_kernel, lambda p: (cost.numpy(),)),
     ]
     for kernel, extra in calls:
-        outputs = []
-        for version in (kernel, kernel.py_func):
-            for unnormalised in (False, True):  # softmax, or exp(z - max) and 1 / sum
-                p = torch.softmax(logits, 1)
-                inverse = np.ones(7)
-                if unnormalised:
-                    p = torch.exp(logits - logits.amax(1, keepdim=True))
-                    inverse = 1.0 / p.sum(1).numpy()
-                loss = torch.empty(7, dtype=torch.float64)
-                status, total = version(
-                    p.numpy(), inverse, logits.numpy(), target.numpy(), *extra(p), 0.4, 0.5,
-                    tiny, loss.numpy(),
-                )
-                assert status == 0
-                outputs.append((loss, total, p))
-        for other in outputs[1:]:
-            torch.testing.assert_close(outputs[0][0], other[0], rtol=1e-13, atol=0)
-            assert outputs[0][1] == pytest.approx(other[1], rel=1e-13)
-            torch.testing.assert_close(outputs[0][2], other[2], rtol=1e-12, atol=1e-15)
+        assert_kernel_forms_agree(
+            kernel, logits,
+            lambda version, p, inverse, loss, extra=extra: version(
+                p.numpy(), inverse, logits.numpy(), target.numpy(), *extra(p), 0.4, 0.5,
+                tiny, loss.numpy(),
+            ),
+        )
 
 
 @pytest.mark.parametrize("use_rank", [False, True])

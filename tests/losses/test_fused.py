@@ -21,6 +21,8 @@ from skstruct.losses import ConveyanceLoss, conveyance_loss
 from skstruct.losses import _conveyance, _numba
 from skstruct.losses._numba import eager_only, fused_available, numba_available
 
+from ._kernel_forms import assert_kernel_forms_agree
+
 pytestmark = pytest.mark.skipif(
     not numba_available(),
     reason="numba is not installed (or SKSTRUCT_NUMBA=0): the fused CPU kernels are off",
@@ -270,25 +272,13 @@ def test_compiled_kernel_equals_its_python_source():
     """The kernel as plain Python (what runs without numba's compiler) gives the same."""
     logits, target, plausible = _problem(n_samples=5, n_classes=7)
     in_s = _conveyance._prepare(plausible)[0].T.contiguous()
-    outputs = []
-    for kernel in (_conveyance._conveyance_kernel, _conveyance._conveyance_kernel.py_func):
-        for unnormalised in (False, True):  # softmax and ones, or exp(z - max) and 1 / sum
-            p = torch.softmax(logits, 1)
-            inverse = np.ones(5)
-            if unnormalised:
-                p = torch.exp(logits - logits.amax(1, keepdim=True))
-                inverse = 1.0 / p.sum(1).numpy()
-            loss = torch.empty(5, dtype=torch.float64)
-            status, total = kernel(
-                p.numpy(), inverse, target.numpy(), in_s.numpy(), 0.3, 2.0, 0.5, 1e-150,
-                loss.numpy(),
-            )
-            assert status == 0
-            outputs.append((loss, total, p))
-    for other in outputs[1:]:
-        torch.testing.assert_close(outputs[0][0], other[0], rtol=1e-13, atol=0)
-        assert outputs[0][1] == pytest.approx(other[1], rel=1e-13)
-        torch.testing.assert_close(outputs[0][2], other[2], rtol=1e-12, atol=1e-15)
+    assert_kernel_forms_agree(
+        _conveyance._conveyance_kernel, logits,
+        lambda version, p, inverse, loss: version(
+            p.numpy(), inverse, target.numpy(), in_s.numpy(), 0.3, 2.0, 0.5, 1e-150,
+            loss.numpy(),
+        ),
+    )
 
 
 class _Mode(TorchDispatchMode):

@@ -11,6 +11,7 @@ from skstruct.losses import HACELoss, hace_loss
 from skstruct.structures import Hierarchy
 
 from .._reference import hace_dense_matrices, hace_loss_reference
+from ._kernel_forms import assert_kernel_forms_agree
 
 # Their small batches take torch's dot node, their large ones (a few hundred
 # rows) the FusedLoss Function below the old limit (conftest.py).
@@ -670,28 +671,15 @@ class TestFusedKernel:
         """The kernel as plain Python (what runs without numba's compiler) gives the same."""
         h = HIERARCHIES["forest2"]()
         logits, target = random_batch(h, np.random.RandomState(27), n_samples=5)
-        outputs = []
-        for kernel in (_hace._hace_kernel, _hace._hace_kernel.py_func):
-            for unnormalised in (False, True):  # softmax, or exp(z - max) and 1 / sum
-                p = torch.softmax(logits, 1)
-                inverse = np.ones(5)
-                if unnormalised:
-                    p = torch.exp(logits - logits.amax(1, keepdim=True))
-                    inverse = 1.0 / p.sum(1).numpy()
-                loss = torch.empty(5, dtype=torch.float64)
-                status, total = kernel(
-                    p.numpy(), inverse, *self._kernel_args(h, logits, target, eps=eps),
-                    loss.numpy(),
-                )
-                assert status == 0
-                outputs.append((loss, total, p))
-        for other in outputs[1:]:
-            torch.testing.assert_close(outputs[0][0], other[0], rtol=1e-13, atol=0)
-            assert outputs[0][1] == pytest.approx(other[1], rel=1e-13)
-            torch.testing.assert_close(outputs[0][2], other[2], rtol=1e-12, atol=1e-15)
+        _, _, grad = assert_kernel_forms_agree(
+            _hace._hace_kernel, logits,
+            lambda version, p, inverse, loss: version(
+                p.numpy(), inverse, *self._kernel_args(h, logits, target, eps=eps), loss.numpy()
+            ),
+        )
         # and the kernel's gradient is the eager one (scale 0.5, reduction='sum')
         with eager_only():
             _, expected_grad = value_and_grad(hace_loss, logits, target, hierarchy=h, d=0.6,
                                               eps=eps, reduction="sum")
-        torch.testing.assert_close(outputs[0][2], 0.5 * expected_grad, rtol=1e-12,
+        torch.testing.assert_close(grad, 0.5 * expected_grad, rtol=1e-12,
                                    atol=1e-15)
