@@ -552,10 +552,15 @@ class PrototypeMIL(nn.Module):
             d, padding_mask, bag_of, nearest = self._batch_distances(
                 bags, padding_mask, distances
             )
-            return self._pool(self.similarities(d), padding_mask, bag_of, nearest)
+            # the mean similarities only with 'max+mean' (an exp per instance and prototype)
+            similarities = self.similarities(d) if self.pooling == "max+mean" else None
+            return self._pool(similarities, padding_mask, bag_of, nearest)
 
     def _pool(self, similarities, padding_mask, bag_of, nearest):
-        """:meth:`bag_features` from a batch's similarities and nearest distances."""
+        """:meth:`bag_features` from a batch's similarities and nearest distances.
+
+        ``similarities`` is read only with ``pooling='max+mean'`` (``None`` otherwise).
+        """
         features = [torch.exp(-self.gamma * nearest)]
         if self.pooling == "max+mean":
             total = torch.zeros_like(nearest).index_add_(0, bag_of, similarities)
