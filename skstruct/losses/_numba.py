@@ -28,17 +28,14 @@ against the float64 formula).
   classes or more in batches of 32,768 cells or more ``e = exp(z - max z)``
   by a vectorised polynomial (faster than torch's softmax there, and the
   kernels fold ``inverse`` into their own passes).
-* :func:`fused_loss` runs a kernel and builds the autograd node. The kernel
-  writes d loss_b / d z into a fresh (B, C) buffer (``e``, updated in
-  place; for ``reduction='mean'`` already divided by B). Up to
-  ``_DOT_MAX_CELLS`` logits the node is torch's own ``dot`` of the logits
-  with that buffer (its C++ backward costs less than a Python Function at
-  that size); above, :class:`FusedLoss` hands the buffer over as the
-  gradient in its first backward (scaled in place by the incoming
-  gradient, a no-op for the usual ``loss.backward()``), so forward +
-  backward allocate one (B, C) tensor where cross-entropy allocates three.
-  A second backward through the same graph (``retain_graph=True``)
-  recomputes the buffer from the saved logits.
+* :func:`fused_loss` runs a kernel and builds the autograd node,
+  :class:`FusedLoss`. The kernel writes d loss_b / d z into a fresh (B, C)
+  buffer (``e``, updated in place; for ``reduction='mean'`` already divided
+  by B), and the node hands that buffer over as the gradient in its first
+  backward (scaled in place by the incoming gradient, a no-op for the usual
+  ``loss.backward()``), so forward + backward allocate one (B, C) tensor
+  where cross-entropy allocates three. A second backward through the same
+  graph (``retain_graph=True``) recomputes the buffer from the saved logits.
 
 numba is an optional dependency (``pip install skstruct[fast]``): without
 it, and on every other device, the eager torch forms run, with the same
@@ -298,30 +295,26 @@ def fused_loss(z, run, reduction):
     result = run(z.detach(), scale)
     if result is None:
         return None
-    if reduction != "none" and z.numel() <= _DOT_MAX_CELLS and z.is_contiguous():
-        # Small batches: the Python autograd Function costs more than the
-        # loss. sum(z * G) with G the kernel's gradient has gradient G, and
-        # torch's own dot node computes it in C++ (one (B, C) product,
-        # cheap at this size); its value is then replaced by the loss.
-        per_sample, total, grad = result
-        out = torch.dot(z.view(-1), grad.view(-1))
-        # The value through a detached alias (cheaper than a no_grad block):
-        # the dot's backward reads its inputs, never its output.
-        out.detach().fill_(total * scale)
-        return out
     return FusedLoss.apply(run, reduction, scale, result, z)
 
 
-# Up to this many logits, fused_loss returns a dot product with the
-# kernel's gradient instead of a FusedLoss (see there). The dot node saves
-# the Function's Python overhead (about 10 us) but makes two passes over the
-# (B, C) logits and allocates a (B, C) gradient in backward. Measured (one
-# thread, Conveyance forward + backward, medians of interleaved rounds,
-# torch 2.13): equal within noise from 1,280 to 25,600 logits (B = 128 to
-# 512 with C = 10 to 100), the dot about 10 us ahead at B = 64, C = 10, and
-# the Function ahead at B = 512, C = 100 (1.19-1.30 x cross-entropy against
-# 1.41-1.50) and beyond, at half the dot's peak memory (one (B, C) buffer, not two).
-_DOT_MAX_CELLS = 16384
+def _hand_over(ctx, grad_output):
+    """:meth:`FusedLoss.backward`: the kernel's gradients, times ``grad_output``."""
+    run, reduction, scale = ctx.fused
+    grads = ctx.grads
+    if grads is None:  # a second backward through a retained graph
+        grads = run(*(x.detach() for x in ctx.saved_tensors), scale)[2:]
+    ctx.grads = None  # handed over: the caller may now own and edit them
+    # float(): a 0-d CPU tensor, no device sync; 1.0 for the usual loss.backward()
+    if reduction == "none" or float(grad_output) != 1.0:
+        factor = grad_output[:, None] if reduction == "none" else grad_output
+        needed = ctx.needs_input_grad[4:]
+        grads = [grad.mul_(factor) if need else None for grad, need in zip(grads, needed)]
+    # (autograd ignores a gradient for an input that does not require one)
+    return (None, None, None, None, *grads)
+
+
+_hand_over_once = torch.autograd.function.once_differentiable(_hand_over)
 
 
 class FusedLoss(torch.autograd.Function):
@@ -341,29 +334,25 @@ class FusedLoss(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, run, reduction, scale, result, *inputs):
-        per_sample, total, *grads = result
-        ctx.run, ctx.reduction, ctx.scale = run, reduction, scale
-        ctx.grads = grads
+        # A Function costs about 35 us a forward + backward in Python, so
+        # this one does little: one tuple on ctx, the inputs saved (version
+        # checked, released after backward), no once_differentiable wrapper
+        # unless the backward builds a graph (below); together 11-22 us less
+        # than the general form, and less than torch's own dot node, which
+        # the smallest batches used to take (torch 2.13, one thread).
+        ctx.fused = (run, reduction, scale)
+        ctx.grads = result[2:]
         ctx.save_for_backward(*inputs)
         if reduction == "none":
-            return per_sample
+            return result[0]
         # A 0-d tensor from the kernel's sum: cheaper than a torch reduction.
-        return torch.tensor(total * scale, dtype=per_sample.dtype)
+        return torch.scalar_tensor(result[1] * scale, dtype=result[0].dtype)
 
     @staticmethod
-    @torch.autograd.function.once_differentiable
     def backward(ctx, grad_output):
-        grads = ctx.grads
-        if grads is None:  # a second backward through a retained graph
-            inputs = (x.detach() for x in ctx.saved_tensors)
-            grads = ctx.run(*inputs, ctx.scale)[2:]
-        ctx.grads = None  # handed over: the caller may now own and edit them
-        handed = []
-        for grad, needed in zip(grads, ctx.needs_input_grad[4:]):
-            if needed:
-                if ctx.reduction == "none":
-                    grad.mul_(grad_output[:, None])
-                elif float(grad_output) != 1.0:  # a 0-d CPU tensor: no device sync
-                    grad.mul_(grad_output)
-            handed.append(grad if needed else None)
-        return (None, None, None, None, *handed)
+        if torch.is_grad_enabled():
+            # create_graph=True: the handed-over gradients have no graph of
+            # their own, so differentiating them must raise, as
+            # once_differentiable makes it.
+            return _hand_over_once(ctx, grad_output)
+        return _hand_over(ctx, grad_output)

@@ -24,14 +24,3 @@ def loss_path(request):
         )
     yield "fused"
 
-
-@pytest.fixture
-def small_dot_limit(monkeypatch):
-    """Fused losses take torch's dot node only up to 8,192 logits (the package's: 16,384).
-
-    For kernel tests whose batch sizes were chosen to cover both autograd
-    nodes (torch's dot node and the FusedLoss Function) at that limit.
-    """
-    from skstruct.losses import _numba
-
-    monkeypatch.setattr(_numba, "_DOT_MAX_CELLS", 8192)

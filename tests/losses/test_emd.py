@@ -10,9 +10,6 @@ from tests._reference import emd2_ground_loss_reference, emd2_loss_reference
 
 from ._kernel_forms import assert_kernel_forms_agree
 
-# Their small batches take torch's dot node, their large ones (a few hundred
-# rows) the FusedLoss Function below the old limit (conftest.py).
-pytestmark = pytest.mark.usefixtures("small_dot_limit")
 
 
 def _random_problem(seed, n_samples, n_classes, *, scale=2.0, dtype=torch.float64):
@@ -383,12 +380,12 @@ def _fused_and_eager(fn, logits):
     fused = _weighted_value_and_grad(fn, logits)
     with eager_only():
         eager = _weighted_value_and_grad(fn, logits)
-    assert fused[2] in ("FusedLossBackward", "DotBackward0")
-    assert eager[2] not in ("FusedLossBackward", "DotBackward0")
+    assert fused[2] == "FusedLossBackward"
+    assert eager[2] != "FusedLossBackward"
     return fused, eager
 
 
-@pytest.mark.parametrize("n_samples", [23, 400])  # 23: the dot node, rows not a multiple of 4
+@pytest.mark.parametrize("n_samples", [23, 400])  # 23: rows not a multiple of 4
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("use_rank", [False, True])

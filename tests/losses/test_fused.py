@@ -51,24 +51,16 @@ def _value_and_grad(logits, target, plausible, **kwargs):
     return loss.detach(), x.grad, loss.grad_fn
 
 
-# Small batches (at most _DOT_MAX_CELLS logits) take the dot-product node
-# for 'mean' and 'sum', larger ones (and 'none') the FusedLoss Function.
 _SMALL, _LARGE = 24, 2500
-
-
-def _fused_node(n_samples, reduction):
-    small = n_samples * 30 <= _numba._DOT_MAX_CELLS and reduction != "none"
-    return "DotBackward0" if small else "FusedLossBackward"
 
 
 @pytest.mark.parametrize("n_samples", [_SMALL, _LARGE])
 @pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 def test_fused_equals_eager(reduction, dtype, n_samples):
-    assert _SMALL * 30 <= _numba._DOT_MAX_CELLS < _LARGE * 30
     logits, target, plausible = _problem(dtype=dtype, n_samples=n_samples)
     value, grad, node = _value_and_grad(logits, target, plausible, reduction=reduction)
-    assert type(node).__name__ == _fused_node(n_samples, reduction)
+    assert type(node).__name__ == "FusedLossBackward"
     with eager_only():
         expected, expected_grad, eager_node = _value_and_grad(
             logits, target, plausible, reduction=reduction
@@ -106,6 +98,43 @@ def test_scaled_backward_and_non_leaf_logits(n_samples, reduction):
         (3.0 * conveyance_loss(2.0 * y, target, plausible, reduction=reduction)).backward()
     torch.testing.assert_close(x.grad, y.grad, rtol=1e-12, atol=1e-14)
 
+
+
+@pytest.mark.parametrize("reduction", ["mean", "none"])
+def test_create_graph_gives_the_gradient_and_refuses_a_second_derivative(reduction):
+    # The handed-over gradient has no graph: with create_graph=True the first
+    # derivative is right and differentiating it again raises (as
+    # torch.autograd.function.once_differentiable makes it), never a silent 0,
+    # also when the incoming gradient itself requires grad.
+    logits, target, plausible = _problem()
+    with eager_only():
+        y = logits.clone().requires_grad_(True)
+        conveyance_loss(y, target, plausible, reduction=reduction).sum().backward()
+    x = logits.clone().requires_grad_(True)
+    loss = conveyance_loss(x, target, plausible, reduction=reduction)
+    (grad,) = torch.autograd.grad(loss.sum(), x, create_graph=True, retain_graph=True)
+    torch.testing.assert_close(grad, y.grad, rtol=1e-12, atol=1e-14)
+    with pytest.raises(RuntimeError, match="does not require grad"):
+        grad.sum().backward()
+    weight = torch.ones_like(loss, requires_grad=True)
+    (grad,) = torch.autograd.grad(loss, x, grad_outputs=weight, create_graph=True)
+    torch.testing.assert_close(grad, y.grad, rtol=1e-12, atol=1e-14)
+    with pytest.raises(RuntimeError, match="once_differentiable"):
+        grad.sum().backward()
+
+
+def test_second_backward_sees_logits_edited_in_place():
+    # The logits are saved with their version: a retained graph whose logits
+    # were edited in place refuses to recompute from them.
+    logits, target, plausible = _problem(n_samples=_LARGE)
+    x = logits.clone().requires_grad_(True)
+    z = x * 1.0
+    loss = conveyance_loss(z, target, plausible)
+    loss.backward(retain_graph=True)
+    with torch.no_grad():
+        z.add_(1.0)
+    with pytest.raises(RuntimeError, match="modified by an inplace operation"):
+        loss.backward()
 
 @pytest.mark.parametrize("n_samples", [_SMALL, _LARGE])
 def test_no_grad_and_logits_without_grad(n_samples):

@@ -13,9 +13,6 @@ from skstruct.structures import Hierarchy
 from .._reference import hace_dense_matrices, hace_loss_reference
 from ._kernel_forms import assert_kernel_forms_agree
 
-# Their small batches take torch's dot node, their large ones (a few hundred
-# rows) the FusedLoss Function below the old limit (conftest.py).
-pytestmark = pytest.mark.usefixtures("small_dot_limit")
 
 
 def balanced_tree(branching=3, depth=3):
@@ -548,7 +545,7 @@ class TestFusedKernel:
     @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
     @pytest.mark.parametrize("eps", [0.0, 0.1])
     @pytest.mark.parametrize("node_logits", [False, True])
-    @pytest.mark.parametrize("n_samples", [16, 600])  # torch's dot node, FusedLoss
+    @pytest.mark.parametrize("n_samples", [16, 600])
     def test_fused_equals_eager(self, name, reduction, dtype, eps, node_logits, n_samples):
         h = HIERARCHIES[name]()
         rng = np.random.RandomState(20)
