@@ -312,7 +312,9 @@ def _emd2_kernel(p, inverse, z, target, order, rank, ce_weight, scale, tiny, los
         k = 0
         for stop in (r0, r1, r2, r3, n_classes):  # r0 <= r1 <= r2 <= r3
             for j in range(k, stop):  # no target rank in [k, stop)
-                col = order[j] if ranked else j
+                # unsigned: numba then indexes without the wraparound test of
+                # a negative index (3-5 % of the kernel)
+                col = np.uint64(order[j]) if ranked else np.uint64(j)
                 c0 += float(row0[col]) * v0
                 c1 += float(row1[col]) * v1
                 c2 += float(row2[col]) * v2
@@ -331,7 +333,7 @@ def _emd2_kernel(p, inverse, z, target, order, rank, ce_weight, scale, tiny, los
                 e3 += c3 * c3
             k = max(k, stop)
             if k == stop and k < n_classes:  # the rank of a target: q'_r = -S_o there
-                col = order[k] if ranked else k
+                col = np.uint64(order[k]) if ranked else np.uint64(k)
                 c0 += m0 if k == r0 else float(row0[col]) * v0
                 c1 += m1 if k == r1 else float(row1[col]) * v1
                 c2 += m2 if k == r2 else float(row2[col]) * v2
