@@ -214,9 +214,15 @@ class _EMD2GroundFunction(torch.autograd.Function):
 # eager path's ``LSE - z_t``). P and X are scans: chains of dependent
 # additions, so the kernel runs them for four rows at once (independent
 # chains in flight; rows taken in the order of their r, so that only the
-# group's own ranks need the ``k == r`` test), reading the columns in rank order through ``order``
-# (a gather within rows that are in cache, no permuted copy), and keeps X
-# in a (4, C) scratch; S_o and the gradient are passes without a chain.
+# group's own ranks need the ``k == r`` test), reading the columns in rank
+# order through ``order`` (a gather within rows that are in cache, no
+# permuted copy). The pass that sums S_o also writes q = p * inverse in
+# float64 to a (4, C) scratch (vectorised), which the scans read and
+# overwrite in place with X: the float32-to-float64 conversions then stay
+# off the scans, which run 8-15 % faster at C = 100 to 1,000 and about 20 %
+# with a rank order at C = 10,000 (about 5 % slower without one there, where
+# the scratch outgrows the cache). S_o and the gradient are passes without
+# a chain.
 #
 # EMD2-ground. With ``c`` the prepared cost row of the target, ``L = sum_i
 # p_i^2 c_i`` and ``dz_i = p_i (2 p_i c_i - 2 L + w) - [i = t] w``; at t the
@@ -284,10 +290,10 @@ def _emd2_kernel(p, inverse, z, target, order, rank, ce_weight, scale, tiny, los
         r = target_ranks[b]
         by_rank[starts[r]] = b
         starts[r] += 1
-    x = np.empty((4, n_classes))  # X_k of four rows, at the column of rank k
+    x = np.empty((4, n_classes))  # q, then X_k, of four rows at the column of rank k
     rows = np.empty(4, np.int64)
     others = np.empty(4)  # S_o
-    invs = np.empty(4)  # p = row * inverse, folded into every read
+    invs = np.empty(4)  # inverse of each row (p = row * inverse)
     total = 0.0
     for start in range(0, n_rows, 4):
         for i in range(4):  # past the last row: repeat it (computed, not written)
@@ -295,16 +301,18 @@ def _emd2_kernel(p, inverse, z, target, order, rank, ce_weight, scale, tiny, los
             rows[i] = b
             t = target[b]
             row = p[b]
+            v = inverse[b]
+            q = x[i]
             s_o = 0.0
-            for c in range(n_classes):
-                s_o += float(row[c]) if c != t else 0.0
-            invs[i] = inverse[b]
-            others[i] = s_o * invs[i]
-        row0, row1, row2, row3 = p[rows[0]], p[rows[1]], p[rows[2]], p[rows[3]]
+            for c in range(n_classes):  # vectorised: q in float64, and S_o
+                q_c = float(row[c]) * v
+                q[c] = q_c
+                s_o += q_c if c != t else 0.0
+            invs[i] = v
+            others[i] = s_o
         r0, r1 = target_ranks[rows[0]], target_ranks[rows[1]]
         r2, r3 = target_ranks[rows[2]], target_ranks[rows[3]]
         m0, m1, m2, m3 = -others[0], -others[1], -others[2], -others[3]
-        v0, v1, v2, v3 = invs[0], invs[1], invs[2], invs[3]
         x0, x1, x2, x3 = x[0], x[1], x[2], x[3]
         c0 = c1 = c2 = c3 = 0.0  # P_k
         a0 = a1 = a2 = a3 = 0.0  # X_k
@@ -315,10 +323,10 @@ def _emd2_kernel(p, inverse, z, target, order, rank, ce_weight, scale, tiny, los
                 # unsigned: numba then indexes without the wraparound test of
                 # a negative index (3-5 % of the kernel)
                 col = np.uint64(order[j]) if ranked else np.uint64(j)
-                c0 += float(row0[col]) * v0
-                c1 += float(row1[col]) * v1
-                c2 += float(row2[col]) * v2
-                c3 += float(row3[col]) * v3
+                c0 += x0[col]  # q, then X in its place
+                c1 += x1[col]
+                c2 += x2[col]
+                c3 += x3[col]
                 x0[col] = a0
                 x1[col] = a1
                 x2[col] = a2
@@ -334,10 +342,10 @@ def _emd2_kernel(p, inverse, z, target, order, rank, ce_weight, scale, tiny, los
             k = max(k, stop)
             if k == stop and k < n_classes:  # the rank of a target: q'_r = -S_o there
                 col = np.uint64(order[k]) if ranked else np.uint64(k)
-                c0 += m0 if k == r0 else float(row0[col]) * v0
-                c1 += m1 if k == r1 else float(row1[col]) * v1
-                c2 += m2 if k == r2 else float(row2[col]) * v2
-                c3 += m3 if k == r3 else float(row3[col]) * v3
+                c0 += m0 if k == r0 else x0[col]
+                c1 += m1 if k == r1 else x1[col]
+                c2 += m2 if k == r2 else x2[col]
+                c3 += m3 if k == r3 else x3[col]
                 x0[col] = a0
                 x1[col] = a1
                 x2[col] = a2
