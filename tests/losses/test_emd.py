@@ -11,7 +11,6 @@ from tests._reference import emd2_ground_loss_reference, emd2_loss_reference
 from ._kernel_forms import assert_kernel_forms_agree
 
 
-
 def _random_problem(seed, n_samples, n_classes, *, scale=2.0, dtype=torch.float64):
     rng = np.random.RandomState(seed)
     logits = torch.tensor(rng.normal(scale=scale, size=(n_samples, n_classes)), dtype=dtype)

@@ -99,13 +99,13 @@ def test_scaled_backward_and_non_leaf_logits(n_samples, reduction):
     torch.testing.assert_close(x.grad, y.grad, rtol=1e-12, atol=1e-14)
 
 
-
 @pytest.mark.parametrize("reduction", ["mean", "none"])
 def test_create_graph_gives_the_gradient_and_refuses_a_second_derivative(reduction):
     # The handed-over gradient has no graph: with create_graph=True the first
     # derivative is right and differentiating it again raises (as
-    # torch.autograd.function.once_differentiable makes it), never a silent 0,
-    # also when the incoming gradient itself requires grad.
+    # torch.autograd.function.once_differentiable makes it), also when the
+    # incoming gradient itself requires grad (torch's dot node, which small
+    # batches once took, then left the loss's second-order term out silently).
     logits, target, plausible = _problem()
     with eager_only():
         y = logits.clone().requires_grad_(True)
@@ -135,6 +135,7 @@ def test_second_backward_sees_logits_edited_in_place():
         z.add_(1.0)
     with pytest.raises(RuntimeError, match="modified by an inplace operation"):
         loss.backward()
+
 
 @pytest.mark.parametrize("n_samples", [_SMALL, _LARGE])
 def test_no_grad_and_logits_without_grad(n_samples):

@@ -14,7 +14,6 @@ from .._reference import hace_dense_matrices, hace_loss_reference
 from ._kernel_forms import assert_kernel_forms_agree
 
 
-
 def balanced_tree(branching=3, depth=3):
     """Balanced tree with integer leaves named in a shuffled order."""
     n_leaves = branching**depth
