@@ -234,7 +234,6 @@ def _average_k_kernel(
     sample_keys = np.empty(rank if prefilter else 0, keys.dtype)
     sample_index = np.empty(rank if prefilter else 0, np.int64)
     phase = 0 if prefilter else 1
-    filled = 0
     while size > 0:
         heap_keys = sample_keys if phase == 0 else keys
         heap_index = sample_index if phase == 0 else index

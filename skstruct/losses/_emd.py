@@ -293,7 +293,6 @@ def _emd2_kernel(p, inverse, z, target, order, rank, ce_weight, scale, tiny, los
     x = np.empty((4, n_classes))  # q, then X_k, of four rows at the column of rank k
     rows = np.empty(4, np.int64)
     others = np.empty(4)  # S_o
-    invs = np.empty(4)  # inverse of each row (p = row * inverse)
     total = 0.0
     for start in range(0, n_rows, 4):
         for i in range(4):  # past the last row: repeat it (computed, not written)
@@ -308,7 +307,6 @@ def _emd2_kernel(p, inverse, z, target, order, rank, ce_weight, scale, tiny, los
                 q_c = float(row[c]) * v
                 q[c] = q_c
                 s_o += q_c if c != t else 0.0
-            invs[i] = v
             others[i] = s_o
         r0, r1 = target_ranks[rows[0]], target_ranks[rows[1]]
         r2, r3 = target_ranks[rows[2]], target_ranks[rows[3]]
@@ -367,7 +365,7 @@ def _emd2_kernel(p, inverse, z, target, order, rank, ce_weight, scale, tiny, los
             t = target[b]
             emd = emds[i]
             s_o = others[i]
-            inv = invs[i]
+            inv = inverse[b]
             q_r = float(row[t]) * inv
             value = emd
             if w > 0:

@@ -700,7 +700,7 @@ def _hace(logits, target, tensors, meta, d, eps, reduction):
     c = 1.0 - eps - eps_o if n > 1 else 1.0
     target = target.long()
     with target_range_checked(target, meta["n_leaves"]):
-        # The kernel's torch calls (softmax, dot) stay in float32 under
+        # The kernel's torch call (the softmax) stays in float32 under
         # autocast; the eager path's matrix products would not.
         if fused_available(z):
             loss = _fused_hace(z, target, meta, c, eps_o, reduction)
